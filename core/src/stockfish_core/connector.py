@@ -1,0 +1,782 @@
+"""The connector contract: ``BaseConnector`` and its shared machinery.
+
+A connector implements the seed's abstract methods (lifecycle, subscriptions, normalizers,
+orders). The base class supplies what every connector needs the same way: status with
+validated transitions and listeners, statistics, order tracking through the order state
+machine, subscription bookkeeping for resubscription, reconnect with backoff, and
+reconciliation of orders after a drop.
+
+Threading: public methods are synchronous and thread-safe. Market data arrives on the
+connector's own I/O thread and is handed to :meth:`push_update`, which does no locking,
+logging or hook calls.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from stockfish_core.backoff import Backoff
+from stockfish_core.errors import NotConnectedError, OrderRejectedError, UnknownOrderError
+from stockfish_core.models import DataType, MarketUpdate, now_ns, ns_to_datetime
+from stockfish_core.orders import (
+    Fill,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    Transition,
+)
+from stockfish_core.settings import ConnectorSettings
+
+if TYPE_CHECKING:
+    from stockfish_core.router import DataFeedRouter
+
+__all__ = [
+    "BaseConnector",
+    "Capabilities",
+    "ConnectorStats",
+    "ConnectorStatus",
+    "ReconcileReport",
+]
+
+log = logging.getLogger(__name__)
+
+
+class ConnectorStatus(str, enum.Enum):
+    DISCONNECTED = "DISCONNECTED"
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+    RECONNECTING = "RECONNECTING"
+    ERROR = "ERROR"
+
+
+_S = ConnectorStatus
+STATUS_TRANSITIONS: dict[ConnectorStatus, frozenset[ConnectorStatus]] = {
+    _S.DISCONNECTED: frozenset({_S.CONNECTING, _S.RECONNECTING, _S.ERROR}),
+    _S.CONNECTING: frozenset({_S.CONNECTED, _S.DISCONNECTED, _S.ERROR, _S.RECONNECTING}),
+    _S.CONNECTED: frozenset({_S.DISCONNECTED, _S.RECONNECTING, _S.ERROR}),
+    _S.RECONNECTING: frozenset({_S.CONNECTING, _S.CONNECTED, _S.DISCONNECTED, _S.ERROR}),
+    _S.ERROR: frozenset({_S.CONNECTING, _S.RECONNECTING, _S.DISCONNECTED}),
+}
+
+ALL_ORDER_TYPES = frozenset(OrderType)
+ALL_TIME_IN_FORCE = frozenset(TimeInForce)
+
+
+@attrs.frozen
+class Capabilities:
+    """What a connector type can do; the manager and the base class enforce it."""
+
+    data_types: frozenset[DataType] = attrs.field(default=frozenset(), converter=frozenset)
+    order_types: frozenset[OrderType] = attrs.field(default=frozenset(), converter=frozenset)
+    time_in_force: frozenset[TimeInForce] = attrs.field(
+        default=ALL_TIME_IN_FORCE, converter=frozenset
+    )
+    data_only: bool = False
+    supports_replace: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data_types": sorted(t.value for t in self.data_types),
+            "order_types": sorted(t.value for t in self.order_types),
+            "time_in_force": sorted(t.value for t in self.time_in_force),
+            "data_only": self.data_only,
+            "supports_replace": self.supports_replace,
+        }
+
+
+@attrs.define(slots=True)
+class ReconcileReport:
+    """What reconciling open orders with the venue found."""
+
+    checked: int = 0
+    answered: int = 0
+    fills_recovered: int = 0
+    status_changes: int = 0
+    still_unknown: list[str] = attrs.field(factory=list)
+
+
+class ConnectorStats:
+    """Plain counters. Data counters are written only by the connector's I/O thread."""
+
+    __slots__ = (
+        "connected_at", "last_update_ns", "last_heartbeat_ns", "updates_received",
+        "updates_normalized", "updates_by_type", "data_errors", "data_errors_by_kind",
+        "duplicates_dropped", "sequence_gaps", "messages_lost", "connection_errors",
+        "reconnection_attempts", "reconnections", "orders_submitted", "orders_filled",
+        "orders_cancelled", "orders_rejected", "order_errors", "fills_applied",
+        "duplicate_fills", "refused_transitions", "status_changes", "error_times",
+        "order_latency_ns", "last_error",
+    )
+
+    def __init__(self) -> None:
+        self.connected_at: int | None = None
+        self.last_update_ns: int | None = None
+        self.last_heartbeat_ns: int | None = None
+        self.updates_received = 0
+        self.updates_normalized = 0
+        self.updates_by_type: dict[DataType, int] = dict.fromkeys(DataType, 0)
+        self.data_errors = 0
+        self.data_errors_by_kind: dict[str, int] = {}
+        self.duplicates_dropped = 0
+        self.sequence_gaps = 0
+        self.messages_lost = 0
+        self.connection_errors = 0
+        self.reconnection_attempts = 0
+        self.reconnections = 0
+        self.orders_submitted = 0
+        self.orders_filled = 0
+        self.orders_cancelled = 0
+        self.orders_rejected = 0
+        self.order_errors = 0
+        self.fills_applied = 0
+        self.duplicate_fills = 0
+        self.refused_transitions = 0
+        self.status_changes = 0
+        self.error_times: deque[float] = deque(maxlen=256)
+        self.order_latency_ns: deque[int] = deque(maxlen=1024)
+        self.last_error: str | None = None
+
+
+def _percentile(values: Iterable[int], q: float) -> float | None:
+    data = sorted(values)
+    if not data:
+        return None
+    idx = min(int(q * len(data)), len(data) - 1)
+    return data[idx] / 1e6
+
+
+class BaseConnector(ABC):
+    """Abstract base of every connector (seed's contract plus shared implementation).
+
+    Subclasses set ``connector_type``, ``capabilities`` and ``settings_class`` and implement
+    the abstract methods. Inside them, use the helpers: :meth:`set_status`,
+    :meth:`push_update`, :meth:`record_data_error`, :meth:`record_heartbeat`,
+    :meth:`record_subscription` / :meth:`forget_subscriptions`, :meth:`begin_order`,
+    :meth:`on_order_status`, :meth:`on_execution`, :meth:`handle_connection_error`.
+    Construct with ``Connector(router=None, name=..., settings=..., **setting_overrides)``.
+    """
+
+    connector_type: ClassVar[str] = "base"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    settings_class: ClassVar[type] = ConnectorSettings
+
+    def __init__(
+        self,
+        name: str | None = None,
+        router: DataFeedRouter | None = None,
+        *,
+        settings: Any = None,
+        data_only: bool | None = None,
+        **overrides: Any,
+    ) -> None:
+        if settings is None:
+            settings = self.settings_class(**overrides)
+        elif overrides:
+            settings = attrs.evolve(settings, **overrides)
+        self.settings = settings
+        self.name: str = name or self.connector_type
+        self.router = router
+        caps_data_only = self.capabilities.data_only
+        self.data_only: bool = bool(
+            caps_data_only or (data_only if data_only is not None
+                               else getattr(settings, "data_only", False))
+        )
+        self.read_only: bool = bool(getattr(settings, "read_only", False))
+        self.status = ConnectorStatus.DISCONNECTED
+        self.stats = ConnectorStats()
+        self.orders: dict[str, Order] = {}
+        self.subscriptions: dict[tuple[DataType, str], dict[str, Any]] = {}
+        self._venue_ids: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._status_listeners: list[Callable[[BaseConnector, ConnectorStatus,
+                                               ConnectorStatus, str | None], None]] = []
+        self._order_listeners: list[Callable[[OrderEvent], None]] = []
+        self._closing = threading.Event()
+        self._reconnect_lock = threading.Lock()
+        self._reconnect_thread: threading.Thread | None = None
+        self._order_times: deque[float] = deque(maxlen=1000)
+        self._sent_ns: dict[str, int] = {}
+        self.backoff = Backoff(
+            initial=getattr(settings, "reconnect_initial_delay", 0.5),
+            max_delay=getattr(settings, "reconnect_max_delay", 30.0),
+            max_attempts=getattr(settings, "reconnect_max_attempts", 0),
+        )
+
+    # ------------------------------------------------------------------ abstract contract
+    @abstractmethod
+    def connect(self) -> bool:
+        """Open the session; set CONNECTING then CONNECTED (or ERROR). Return success."""
+
+    @abstractmethod
+    def disconnect(self) -> None:
+        """Close the session cleanly and set DISCONNECTED. Must return in bounded time."""
+
+    @abstractmethod
+    def is_connected_check(self) -> bool:
+        """Probe the live connection (not only the status flag)."""
+
+    @abstractmethod
+    def subscribe_price(self, symbol: str) -> bool:
+        """Start level-1 updates for ``symbol``; call :meth:`record_subscription`."""
+
+    @abstractmethod
+    def subscribe_orderbook(self, symbol: str, depth: int = 10) -> bool:
+        """Start level-2 updates for ``symbol`` to ``depth`` levels."""
+
+    @abstractmethod
+    def subscribe_news(self) -> bool:
+        """Start news events (``False`` if the venue has none)."""
+
+    @abstractmethod
+    def subscribe_macro(self) -> bool:
+        """Start macro events (``False`` if the venue has none)."""
+
+    @abstractmethod
+    def unsubscribe(self, symbol: str) -> None:
+        """Stop every subscription for ``symbol``; call :meth:`forget_subscriptions`."""
+
+    @abstractmethod
+    def on_price_tick(self, data: Any) -> MarketUpdate | None:
+        """Normalize a venue quote into a PRICE_TICK update (``None`` if rejected)."""
+
+    @abstractmethod
+    def on_orderbook(self, data: Any) -> MarketUpdate | None:
+        """Normalize a venue book into an ORDERBOOK_SNAPSHOT update."""
+
+    @abstractmethod
+    def on_news(self, data: Any) -> MarketUpdate | None:
+        """Normalize a venue news item into a NEWS update."""
+
+    @abstractmethod
+    def on_macro(self, data: Any) -> MarketUpdate | None:
+        """Normalize a venue macro release into a MACRO update."""
+
+    @abstractmethod
+    def send_order(self, order: Order) -> str:
+        """Send ``order``; call :meth:`begin_order` first. Return its client order id."""
+
+    @abstractmethod
+    def cancel_order(self, order_id: str) -> bool:
+        """Request cancellation; ``True`` if the request went out."""
+
+    @abstractmethod
+    def get_order_status(self, order_id: str) -> OrderStatus:
+        """Current status of an order this connector owns."""
+
+    # ------------------------------------------------------------------ optional contract
+    def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
+        """Ask the venue for the true state of ``orders`` (open orders and executions since
+        the drop), feeding answers through :meth:`on_order_status` / :meth:`on_execution`
+        before returning. Return the client order ids the venue answered for.
+
+        The default asks nothing: a connector that cannot query its venue leaves those
+        orders flagged ``unknown_outcome``.
+        """
+        return set()
+
+    def replace_order(
+        self, order_id: str, *, quantity: float | None = None, price: float | None = None
+    ) -> bool:
+        """Amend an open order (connectors with ``supports_replace``)."""
+        raise OrderRejectedError(f"{self.name}: order replace is not supported")
+
+    def resubscribe_one(self, data_type: DataType, symbol: str, params: dict[str, Any]) -> bool:
+        """Re-establish one remembered subscription after a reconnect."""
+        if data_type is DataType.PRICE_TICK:
+            return self.subscribe_price(symbol)
+        if data_type is DataType.ORDERBOOK_SNAPSHOT:
+            return self.subscribe_orderbook(symbol, int(params.get("depth", 10)))
+        if data_type is DataType.NEWS:
+            return self.subscribe_news()
+        if data_type is DataType.MACRO:
+            return self.subscribe_macro()
+        raise NotImplementedError(f"{type(self).__name__} must resubscribe {data_type.value}")
+
+    # ------------------------------------------------------------------ status
+    @property
+    def is_connected(self) -> bool:
+        return self.status is ConnectorStatus.CONNECTED
+
+    @property
+    def subscribed_symbols(self) -> set[str]:
+        with self._lock:
+            return {sym for (_, sym) in self.subscriptions if sym}
+
+    def add_status_listener(
+        self, callback: Callable[[BaseConnector, ConnectorStatus, ConnectorStatus, str | None],
+                                 None],
+    ) -> None:
+        """``callback(connector, old, new, reason)`` on every status change (any thread)."""
+        self._status_listeners.append(callback)
+
+    def remove_status_listener(self, callback: Callable[..., None]) -> None:
+        if callback in self._status_listeners:
+            self._status_listeners.remove(callback)
+
+    def add_order_listener(self, callback: Callable[[OrderEvent], None]) -> None:
+        """``callback(event)`` on every order event of this connector."""
+        self._order_listeners.append(callback)
+
+    def set_status(self, status: ConnectorStatus, reason: str | None = None) -> bool:
+        """Change status if the transition is legal; notify listeners and hooks."""
+        with self._lock:
+            old = self.status
+            if status is old:
+                return False
+            if status not in STATUS_TRANSITIONS[old]:
+                self.stats.refused_transitions += 1
+                log.warning("%s: refused status transition %s -> %s", self.name,
+                            old.value, status.value)
+                return False
+            self.status = status
+            self.stats.status_changes += 1
+            if status is ConnectorStatus.CONNECTED:
+                self.stats.connected_at = now_ns()
+                self.stats.last_heartbeat_ns = self.stats.connected_at
+            elif old is ConnectorStatus.CONNECTED:
+                self.stats.connected_at = None
+        log.info("%s: %s -> %s%s", self.name, old.value, status.value,
+                 f" ({reason})" if reason else "")
+        for listener in list(self._status_listeners):
+            try:
+                listener(self, old, status, reason)
+            except Exception:
+                log.exception("%s: status listener failed", self.name)
+        from stockfish_core import plugins
+
+        plugins.emit("stockfish_connector_status_changed", connector=self.name,
+                     old_status=old, new_status=status, reason=reason)
+        return True
+
+    # ------------------------------------------------------------------ data path
+    def push_update(self, update: MarketUpdate) -> None:
+        """Count ``update`` and hand it to the router (hot path: no locks, logs or hooks)."""
+        stats = self.stats
+        stats.updates_normalized += 1
+        stats.updates_by_type[update.data_type] += 1
+        stats.last_update_ns = update.ts_recv
+        router = self.router
+        if router is not None:
+            router.publish(update)
+
+    def record_data_error(self, kind: str, detail: str | None = None) -> None:
+        """Count a rejected input by kind. Never raises."""
+        stats = self.stats
+        stats.data_errors += 1
+        by_kind = stats.data_errors_by_kind
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        if by_kind[kind] == 1 or by_kind[kind] % 1000 == 0:
+            log.warning("%s: rejected input (%s, %d so far)%s", self.name, kind,
+                        by_kind[kind], f": {detail}" if detail else "")
+
+    def record_heartbeat(self) -> None:
+        self.stats.last_heartbeat_ns = now_ns()
+
+    def record_sequence_gap(self, symbol: str, first_missing: int, last_missing: int) -> None:
+        """Count a lost range and emit it once (log + ``stockfish_sequence_gap`` hook)."""
+        lost = last_missing - first_missing + 1
+        self.stats.sequence_gaps += 1
+        self.stats.messages_lost += lost
+        log.warning("%s: sequence gap on %s: %d..%d (%d lost)", self.name, symbol or "-",
+                    first_missing, last_missing, lost)
+        from stockfish_core import plugins
+
+        plugins.emit("stockfish_sequence_gap", connector=self.name, symbol=symbol,
+                     first_missing=first_missing, last_missing=last_missing)
+
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the last heartbeat or update, whichever is newer."""
+        stamps = [t for t in (self.stats.last_heartbeat_ns, self.stats.last_update_ns) if t]
+        return (now_ns() - max(stamps)) / 1e9 if stamps else None
+
+    def is_stale(self) -> bool:
+        """True when connected but silent for more than two heartbeat intervals."""
+        age = self.heartbeat_age()
+        interval = float(getattr(self.settings, "heartbeat_interval", 30.0))
+        return self.is_connected and age is not None and age > 2 * interval
+
+    # ------------------------------------------------------------------ subscriptions
+    def record_subscription(self, data_type: DataType, symbol: str = "", **params: Any) -> None:
+        with self._lock:
+            self.subscriptions[(data_type, symbol)] = params
+
+    def forget_subscriptions(self, symbol: str) -> None:
+        with self._lock:
+            for key in [k for k in self.subscriptions if k[1] == symbol]:
+                del self.subscriptions[key]
+
+    def resubscribe(self) -> int:
+        """Re-establish every remembered subscription; returns how many succeeded."""
+        with self._lock:
+            items = list(self.subscriptions.items())
+        done = 0
+        for (data_type, symbol), params in items:
+            try:
+                if self.resubscribe_one(data_type, symbol, params):
+                    done += 1
+            except Exception as exc:
+                log.warning("%s: resubscribe %s %s failed: %s", self.name, data_type.value,
+                            symbol, exc)
+        log.info("%s: resubscribed %d/%d", self.name, done, len(items))
+        return done
+
+    # ------------------------------------------------------------------ orders
+    def begin_order(self, order: Order) -> bool:
+        """Validate ``order`` for this connector and start tracking it.
+
+        Returns ``False`` when this connector already has the order (idempotent: the caller
+        must not send it again). Raises :class:`OrderRejectedError` (the order marked
+        REJECTED) when it cannot go out: data-only or read-only connector, unsupported order
+        type or time in force, not connected, or a pre-trade limit.
+        """
+        with self._lock:
+            known = self.orders.get(order.client_order_id)
+            if known is not None:
+                return False
+            if order.connector not in (None, self.name) and order.status is not \
+                    OrderStatus.PENDING:
+                raise OrderRejectedError(
+                    f"{self.name}: order {order.client_order_id} already belongs to "
+                    f"{order.connector}", order)
+            reason = self._pre_trade_check(order)
+            if reason is not None:
+                self._reject_locally(order, reason)
+            order.connector = self.name
+            self.orders[order.client_order_id] = order
+            self.stats.orders_submitted += 1
+            self._order_times.append(time.monotonic())
+            self._sent_ns[order.client_order_id] = now_ns()
+        self._emit_order(OrderEvent("submitted", self.name, order.client_order_id,
+                                    order.status))
+        return True
+
+    def _pre_trade_check(self, order: Order) -> str | None:
+        caps = self.capabilities
+        if self.data_only:
+            return f"{self.name} is data-only and takes no orders"
+        if self.read_only:
+            return f"{self.name} is read-only: orders are disabled"
+        if order.status is not OrderStatus.PENDING:
+            return f"order {order.client_order_id} is {order.status.value}, not PENDING"
+        if order.order_type not in caps.order_types:
+            return f"{self.name} does not support {order.order_type.value} orders"
+        if order.time_in_force not in caps.time_in_force:
+            return f"{self.name} does not support time in force {order.time_in_force.value}"
+        if not self.is_connected:
+            return f"{self.name} is not connected ({self.status.value})"
+        settings = self.settings
+        max_qty = float(getattr(settings, "max_order_quantity", 0.0))
+        if max_qty and order.quantity > max_qty:
+            return f"quantity {order.quantity:g} exceeds max_order_quantity {max_qty:g}"
+        max_notional = float(getattr(settings, "max_notional", 0.0))
+        notional = order.notional
+        if max_notional and notional is not None and notional > max_notional:
+            return f"notional {notional:g} exceeds max_notional {max_notional:g}"
+        max_rate = float(getattr(settings, "max_orders_per_second", 0.0))
+        if max_rate:
+            cutoff = time.monotonic() - 1.0
+            recent = sum(1 for t in self._order_times if t > cutoff)
+            if recent + 1 > max_rate:
+                return f"rate limit: more than {max_rate:g} orders per second"
+        return None
+
+    def _reject_locally(self, order: Order, reason: str) -> None:
+        order.apply_status(OrderStatus.REJECTED, reason)
+        self.stats.orders_rejected += 1
+        log.warning("%s: rejected order %s before the wire: %s", self.name,
+                    order.client_order_id, reason)
+        self._emit_order(OrderEvent("rejected", self.name, order.client_order_id,
+                                    order.status, reason=reason))
+        if isinstance(reason, str) and "not connected" in reason:
+            raise NotConnectedError(reason)
+        raise OrderRejectedError(reason, order)
+
+    def find_order(self, order_id: str) -> Order:
+        """Look an order up by client order id or venue order id."""
+        with self._lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                client_id = self._venue_ids.get(order_id)
+                order = self.orders.get(client_id) if client_id else None
+        if order is None:
+            raise UnknownOrderError(f"{self.name}: unknown order id {order_id!r}")
+        return order
+
+    def bind_venue_order_id(self, client_order_id: str, venue_order_id: str) -> None:
+        with self._lock:
+            order = self.orders.get(client_order_id)
+            if order is None:
+                return
+            order.order_id = venue_order_id
+            self._venue_ids[venue_order_id] = client_order_id
+
+    def on_order_status(
+        self, client_order_id: str, status: OrderStatus, *, venue_order_id: str | None = None,
+        reason: str | None = None,
+    ) -> Transition:
+        """Apply a venue status report to a tracked order (unknown ids are counted)."""
+        order = self.orders.get(client_order_id)
+        if order is None:
+            self.record_data_error("unknown_order", client_order_id)
+            return Transition.ILLEGAL
+        if venue_order_id:
+            self.bind_venue_order_id(client_order_id, venue_order_id)
+        result = order.apply_status(status, reason)
+        if result is Transition.APPLIED:
+            self._count_status(order, status)
+            if status is OrderStatus.SUBMITTED:
+                self._record_latency(client_order_id)
+            self._emit_order(OrderEvent("status", self.name, client_order_id, status,
+                                        reason=reason))
+        elif result is not Transition.UNCHANGED:
+            self.stats.refused_transitions += 1
+        return result
+
+    def on_execution(self, client_order_id: str, fill: Fill) -> Transition:
+        """Apply a fill exactly once (execution ids de-duplicate)."""
+        order = self.orders.get(client_order_id)
+        if order is None:
+            self.record_data_error("unknown_order", client_order_id)
+            return Transition.ILLEGAL
+        if fill.venue_order_id:
+            self.bind_venue_order_id(client_order_id, fill.venue_order_id)
+        result = order.apply_fill(fill)
+        if result is Transition.APPLIED:
+            self.stats.fills_applied += 1
+            self._record_latency(client_order_id)
+            if order.status is OrderStatus.FILLED:
+                self.stats.orders_filled += 1
+            self._emit_order(OrderEvent("fill", self.name, client_order_id, order.status,
+                                        fill=fill))
+        elif result is Transition.DUPLICATE_FILL:
+            self.stats.duplicate_fills += 1
+        else:
+            self.stats.refused_transitions += 1
+        return result
+
+    def _count_status(self, order: Order, status: OrderStatus) -> None:
+        stats = self.stats
+        if status is OrderStatus.CANCELLED:
+            stats.orders_cancelled += 1
+        elif status is OrderStatus.REJECTED:
+            stats.orders_rejected += 1
+        elif status is OrderStatus.ERROR:
+            stats.order_errors += 1
+        elif status is OrderStatus.FILLED:
+            stats.orders_filled += 1
+
+    def _record_latency(self, client_order_id: str) -> None:
+        sent = self._sent_ns.pop(client_order_id, None)
+        if sent is not None:
+            self.stats.order_latency_ns.append(now_ns() - sent)
+
+    def _emit_order(self, event: OrderEvent) -> None:
+        for listener in list(self._order_listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("%s: order listener failed", self.name)
+        from stockfish_core import plugins
+
+        plugins.emit("stockfish_order_event", event=event)
+
+    def open_orders(self) -> list[Order]:
+        with self._lock:
+            return [o for o in self.orders.values() if o.is_open]
+
+    def mark_unknown_outcome(self) -> int:
+        """Flag every open order as unknown-outcome (the venue dropped while they worked)."""
+        flagged = 0
+        for order in self.open_orders():
+            if not order.unknown_outcome:
+                order.unknown_outcome = True
+                flagged += 1
+                self._emit_order(OrderEvent("unknown_outcome", self.name,
+                                            order.client_order_id, order.status))
+        if flagged:
+            log.warning("%s: %d open order(s) now of unknown outcome", self.name, flagged)
+        return flagged
+
+    def reconcile_orders(self, timeout: float = 5.0) -> ReconcileReport:
+        """Ask the venue for the truth about every open or unknown-outcome order."""
+        pending = [o for o in self.orders.values() if o.is_open or o.unknown_outcome]
+        report = ReconcileReport(checked=len(pending))
+        if not pending:
+            return report
+        before = {o.client_order_id: (o.status, len(o.fills)) for o in pending}
+        answered = self.request_order_states(pending, timeout)
+        for order in pending:
+            status, nfills = before[order.client_order_id]
+            report.fills_recovered += len(order.fills) - nfills
+            report.status_changes += int(order.status is not status)
+            if order.client_order_id in answered:
+                report.answered += 1
+                order.unknown_outcome = False
+                self._emit_order(OrderEvent("reconciled", self.name, order.client_order_id,
+                                            order.status))
+            elif order.unknown_outcome:
+                report.still_unknown.append(order.client_order_id)
+        log.info("%s: reconciled %d order(s): %d answered, %d fill(s) recovered, %d unknown",
+                 self.name, report.checked, report.answered, report.fills_recovered,
+                 len(report.still_unknown))
+        return report
+
+    # ------------------------------------------------------------------ errors, reconnect
+    def handle_connection_error(self, error: BaseException | str) -> None:
+        """Record a lost/failed connection: count it, flag open orders, and start
+        reconnecting in the background when ``auto_reconnect`` is on."""
+        text = str(error)
+        stats = self.stats
+        stats.connection_errors += 1
+        stats.error_times.append(time.monotonic())
+        stats.last_error = text
+        log.warning("%s: connection error: %s", self.name, text)
+        self.mark_unknown_outcome()
+        if self._closing.is_set():
+            return
+        if getattr(self.settings, "auto_reconnect", True):
+            self.set_status(ConnectorStatus.RECONNECTING, text)
+            self.start_reconnect()
+        else:
+            self.set_status(ConnectorStatus.ERROR, text)
+
+    def start_reconnect(self) -> bool:
+        """Run :meth:`reconnect` on a background thread unless one is already running."""
+        with self._lock:
+            thread = self._reconnect_thread
+            if thread is not None and thread.is_alive():
+                return False
+            thread = threading.Thread(target=self.reconnect, name=f"{self.name}-reconnect",
+                                      daemon=True)
+            self._reconnect_thread = thread
+        thread.start()
+        return True
+
+    def reconnect(self, deadline: float | None = None) -> bool:
+        """Reconnect with exponential backoff and jitter, then resubscribe and reconcile.
+
+        Stops when connected, when :meth:`close` is called, when the backoff's attempts run
+        out, or at ``deadline`` (a ``time.monotonic()`` value).
+        """
+        if not self._reconnect_lock.acquire(blocking=False):
+            return False
+        try:
+            self.backoff.reset()
+            self.set_status(ConnectorStatus.RECONNECTING)
+            for delay in self.backoff.delays():
+                if self._closing.is_set():
+                    return False
+                self.stats.reconnection_attempts += 1
+                try:
+                    ok = self.connect()
+                except Exception as exc:  # a connect that raises is one failed attempt
+                    ok = False
+                    self.stats.connection_errors += 1
+                    self.stats.error_times.append(time.monotonic())
+                    self.stats.last_error = str(exc)
+                    log.info("%s: reconnect attempt %d failed: %s", self.name,
+                             self.backoff.attempt, exc)
+                if ok and self.is_connected:
+                    self.stats.reconnections += 1
+                    log.info("%s: reconnected after %d attempt(s)", self.name,
+                             self.backoff.attempt)
+                    self.resubscribe()
+                    self.reconcile_orders()
+                    return True
+                if self.status is not ConnectorStatus.RECONNECTING:
+                    self.set_status(ConnectorStatus.RECONNECTING)
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    break
+                if self._closing.wait(delay):
+                    return False
+            self.set_status(ConnectorStatus.ERROR, "reconnect attempts exhausted")
+            return False
+        finally:
+            self._reconnect_lock.release()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop reconnecting and disconnect; returns within about ``timeout`` seconds."""
+        self._closing.set()
+        try:
+            self.disconnect()
+        finally:
+            thread = self._reconnect_thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
+
+    def reopen(self) -> None:
+        """Allow reconnects again after :meth:`close` (used by ``connect`` callers)."""
+        self._closing.clear()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing.is_set()
+
+    # ------------------------------------------------------------------ stats
+    def recent_errors(self, window_s: float = 60.0) -> int:
+        cutoff = time.monotonic() - window_s
+        return sum(1 for t in self.stats.error_times if t > cutoff)
+
+    def get_stats(self) -> dict[str, Any]:
+        """Every statistic of this connector as plain JSON-able values."""
+        s = self.stats
+        now = now_ns()
+        with self._lock:
+            open_orders = sum(1 for o in self.orders.values() if o.is_open)
+            unknown = sum(1 for o in self.orders.values() if o.unknown_outcome)
+            subs = len(self.subscriptions)
+        latencies = list(s.order_latency_ns)
+        return {
+            "name": self.name,
+            "type": self.connector_type,
+            "status": self.status.value,
+            "connected": self.is_connected,
+            "data_only": self.data_only,
+            "read_only": self.read_only,
+            "connected_at": ns_to_datetime(s.connected_at).isoformat()
+            if s.connected_at else None,
+            "uptime_s": (now - s.connected_at) / 1e9 if s.connected_at else 0.0,
+            "last_update_time": ns_to_datetime(s.last_update_ns).isoformat()
+            if s.last_update_ns else None,
+            "last_heartbeat_age_s": self.heartbeat_age(),
+            "updates_received": s.updates_received,
+            "updates_normalized": s.updates_normalized,
+            "updates_by_type": {k.value: v for k, v in s.updates_by_type.items() if v},
+            "data_errors": s.data_errors,
+            "data_errors_by_kind": dict(s.data_errors_by_kind),
+            "duplicates_dropped": s.duplicates_dropped,
+            "sequence_gaps": s.sequence_gaps,
+            "messages_lost": s.messages_lost,
+            "connection_errors": s.connection_errors,
+            "recent_errors": self.recent_errors(),
+            "last_error": s.last_error,
+            "reconnection_attempts": s.reconnection_attempts,
+            "reconnections": s.reconnections,
+            "orders_submitted": s.orders_submitted,
+            "orders_filled": s.orders_filled,
+            "orders_cancelled": s.orders_cancelled,
+            "orders_rejected": s.orders_rejected,
+            "order_errors": s.order_errors,
+            "fills_applied": s.fills_applied,
+            "duplicate_fills": s.duplicate_fills,
+            "refused_transitions": s.refused_transitions,
+            "open_orders": open_orders,
+            "unknown_outcome_orders": unknown,
+            "subscriptions": subs,
+            "order_latency_ms_p50": _percentile(latencies, 0.5),
+            "order_latency_ms_p99": _percentile(latencies, 0.99),
+        }
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} {self.status.value}>"

@@ -1,0 +1,57 @@
+"""Exceptions raised by the public API."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ConnectorError",
+    "NotConnectedError",
+    "OrderRejectedError",
+    "PluginError",
+    "StockfishError",
+    "SubscriptionError",
+    "UnknownOrderError",
+]
+
+
+class StockfishError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConnectorError(StockfishError):
+    """A connector could not do what was asked."""
+
+
+class NotConnectedError(ConnectorError):
+    """The connector is not connected."""
+
+
+class SubscriptionError(ConnectorError):
+    """A subscription was refused (unknown symbol, unsupported data type, venue reject)."""
+
+
+class OrderRejectedError(ConnectorError):
+    """An order was refused before or by the venue. ``order`` holds the rejected order."""
+
+    def __init__(self, message: str, order: object | None = None) -> None:
+        super().__init__(message)
+        self.order = order
+
+
+class UnknownOrderError(ConnectorError, KeyError):
+    """No order with that id is known."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown order"
+
+
+class PluginError(StockfishError):
+    """A plugin or connector type is missing or broken."""
+
+
+class ConfigError(StockfishError):
+    """The configuration is invalid. ``problems`` lists ``(path, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {msg}" if path else msg for path, msg in problems))
