@@ -31,7 +31,7 @@ _EXPORTS = {
     "load_config": "config",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *_EXPORTS.keys()]  # noqa: PLE0604
 
 
 def __getattr__(name: str) -> Any:

@@ -163,9 +163,9 @@ def _load_one(reg: _Registry, ep: metadata.EntryPoint) -> PluginInfo:
         if problem:
             problems.append(problem)
             continue
-        ctype = attrs.evolve(ctype, plugin=ep.name)
-        staged[ctype.name] = ctype
-        info.connector_types.append(ctype.name)
+        owned = attrs.evolve(ctype, plugin=ep.name)
+        staged[owned.name] = owned
+        info.connector_types.append(owned.name)
     if problems:
         reg.pm.unregister(module)
         info.error = "; ".join(problems)

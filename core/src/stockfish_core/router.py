@@ -37,8 +37,17 @@ class OverflowPolicy(str, enum.Enum):
 class Subscription:
     """Handle returned by :meth:`DataFeedRouter.subscribe`; ``close()`` unsubscribes."""
 
-    __slots__ = ("id", "callback", "data_types", "symbols", "errors", "delivered",
-                 "_router", "_last_log", "_suppressed")
+    __slots__ = (
+        "_last_log",
+        "_router",
+        "_suppressed",
+        "callback",
+        "data_types",
+        "delivered",
+        "errors",
+        "id",
+        "symbols",
+    )
 
     def __init__(self, router: DataFeedRouter, sub_id: int, callback: Callback,
                  data_types: frozenset[DataType] | None, symbols: frozenset[str] | None) -> None:
