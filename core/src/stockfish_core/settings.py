@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ConnectorSettings", "Secret"]
+__all__ = ["ConnectorSettings", "Secret", "non_negative", "positive"]
 
 MASK = "********"
 
@@ -51,12 +51,14 @@ class Secret:
         raise TypeError("Secret values are not picklable")
 
 
-def _non_negative(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
+def non_negative(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
+    """attrs validator: ``value >= 0``."""
     if value < 0:
         raise ValueError(f"{attribute.name}: must be >= 0, got {value!r}")
 
 
-def _positive(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
+def positive(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
+    """attrs validator: ``value > 0``."""
     if not value > 0:
         raise ValueError(f"{attribute.name}: must be > 0, got {value!r}")
 
@@ -77,11 +79,11 @@ class ConnectorSettings:
 
     data_only: bool = False
     read_only: bool = False
-    heartbeat_interval: float = attrs.field(default=30.0, validator=_positive)
+    heartbeat_interval: float = attrs.field(default=30.0, validator=positive)
     auto_reconnect: bool = True
-    reconnect_initial_delay: float = attrs.field(default=0.5, validator=_positive)
-    reconnect_max_delay: float = attrs.field(default=30.0, validator=_positive)
-    reconnect_max_attempts: int = attrs.field(default=0, validator=_non_negative)
-    max_order_quantity: float = attrs.field(default=0.0, validator=_non_negative)
-    max_notional: float = attrs.field(default=0.0, validator=_non_negative)
-    max_orders_per_second: float = attrs.field(default=0.0, validator=_non_negative)
+    reconnect_initial_delay: float = attrs.field(default=0.5, validator=positive)
+    reconnect_max_delay: float = attrs.field(default=30.0, validator=positive)
+    reconnect_max_attempts: int = attrs.field(default=0, validator=non_negative)
+    max_order_quantity: float = attrs.field(default=0.0, validator=non_negative)
+    max_notional: float = attrs.field(default=0.0, validator=non_negative)
+    max_orders_per_second: float = attrs.field(default=0.0, validator=non_negative)

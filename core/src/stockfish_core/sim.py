@@ -33,7 +33,7 @@ from stockfish_core.models import (
     now_ns,
 )
 from stockfish_core.orders import Fill, Order, OrderStatus, OrderType
-from stockfish_core.settings import ConnectorSettings
+from stockfish_core.settings import ConnectorSettings, non_negative, positive
 from stockfish_core.sim_venue import SimVenue
 
 __all__ = ["SimConnector", "SimSettings"]
@@ -52,11 +52,6 @@ _STATUS = {
 }
 
 
-def _positive_or_zero(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
-    if value < 0:
-        raise ValueError(f"{attribute.name}: must be >= 0, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class SimSettings(ConnectorSettings):
     """Settings of the ``sim`` connector.
@@ -70,11 +65,11 @@ class SimSettings(ConnectorSettings):
 
     venue: str = "sim"
     seed: int = 0
-    tick_interval: float = attrs.field(default=0.02, validator=_positive_or_zero)
-    latency: float = attrs.field(default=0.0, validator=_positive_or_zero)
+    tick_interval: float = attrs.field(default=0.02, validator=positive)
+    latency: float = attrs.field(default=0.0, validator=non_negative)
     listed: tuple[str, ...] = ()
-    top_size: float = attrs.field(default=100.0, validator=_positive_or_zero)
-    heartbeat_interval: float = 1.0
+    top_size: float = attrs.field(default=100.0, validator=non_negative)
+    heartbeat_interval: float = attrs.field(default=1.0, validator=positive)
 
     ENV_OVERRIDES: ClassVar[dict[str, str]] = {}
 
