@@ -316,7 +316,7 @@ def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -328,6 +328,23 @@ def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError([("", f"{path}: expected a mapping at the top level, "
                                 f"got {type(data).__name__}")])
     return data
+
+
+def _yaml_loader() -> Any:
+    """A SafeLoader with YAML 1.2 booleans: only true/false, so that a connector named
+    ``off`` or a value ``no`` stays a string."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    resolvers = {key: [(tag, rx) for tag, rx in items if tag != "tag:yaml.org,2002:bool"]
+                 for key, items in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.yaml_implicit_resolvers = resolvers
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"))
+    return Loader
 
 
 def _env_overrides(settings_class: type, env: Mapping[str, str]) -> dict[str, Any]:

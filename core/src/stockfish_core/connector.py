@@ -463,11 +463,11 @@ class BaseConnector(ABC):
             known = self.orders.get(order.client_order_id)
             if known is not None:
                 return False
-            if order.connector not in (None, self.name) and order.status is not \
-                    OrderStatus.PENDING:
+            if order.connector is not None or order.status is not OrderStatus.PENDING:
+                # Sent (or refused) elsewhere already: refuse without touching its state.
                 raise OrderRejectedError(
                     f"{self.name}: order {order.client_order_id} already belongs to "
-                    f"{order.connector}", order)
+                    f"{order.connector or 'another connector'} ({order.status.value})", order)
             reason = self._pre_trade_check(order)
             if reason is not None:
                 self._reject_locally(order, reason)
@@ -486,8 +486,6 @@ class BaseConnector(ABC):
             return f"{self.name} is data-only and takes no orders"
         if self.read_only:
             return f"{self.name} is read-only: orders are disabled"
-        if order.status is not OrderStatus.PENDING:
-            return f"order {order.client_order_id} is {order.status.value}, not PENDING"
         if order.order_type not in caps.order_types:
             return f"{self.name} does not support {order.order_type.value} orders"
         if order.time_in_force not in caps.time_in_force:

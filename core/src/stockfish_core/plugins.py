@@ -175,6 +175,12 @@ def _load_one(reg: _Registry, ep: metadata.EntryPoint) -> PluginInfo:
     return info
 
 
+def _load_order(ep: metadata.EntryPoint) -> tuple[bool, str]:
+    # Built-in types load first so that no third-party plugin can take their names.
+    dist = getattr(ep, "dist", None)
+    return (getattr(dist, "name", None) != "stockfish-core", ep.name)
+
+
 def load_plugins(names: list[str] | None = None, *, reload: bool = False) -> dict[str, PluginInfo]:
     """Discover and load plugins once (or again with ``reload``); returns what loaded."""
     global _registry
@@ -183,7 +189,7 @@ def load_plugins(names: list[str] | None = None, *, reload: bool = False) -> dic
             return dict(_registry.plugins)
         reg = _Registry()
         allowed = _allowed(names)
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=_load_order):
             if allowed is not None and ep.name not in allowed:
                 continue
             if ep.name in reg.plugins:

@@ -1,0 +1,125 @@
+"""The ``stockfish-rt`` command.
+
+Subcommands: ``plugins`` (what is installed), ``check`` (validate a configuration),
+``run`` (run connectors from a configuration), ``demo`` (everything against the simulated
+venues), ``new-connector`` (scaffold a plugin package), ``bench`` (the benchmark suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from stockfish_core.__about__ import __version__
+
+__all__ = ["main"]
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from stockfish_core import plugins
+
+    infos = plugins.load_plugins()
+    types = plugins.list_connector_types()
+    rows = []
+    for info in sorted(infos.values(), key=lambda i: i.name):
+        row = info.to_dict()
+        row["connectors"] = [
+            {"name": t, "description": types[t].description,
+             "capabilities": types[t].capabilities.to_dict()}
+            for t in info.connector_types if t in types
+        ]
+        rows.append(row)
+    if args.json:
+        print(json.dumps({"plugins": rows}, indent=2))
+        return 0
+    if not rows:
+        print("no plugins loaded (STOCKFISH_PLUGINS may limit them)")
+    for row in rows:
+        status = f"ERROR: {row['error']}" if row["error"] else "ok"
+        print(f"{row['name']:<10} {row['dist'] or '-':<22} {row['version'] or '-':<8} {status}")
+        for conn in row["connectors"]:
+            print(f"  connector {conn['name']}: {conn['description']}")
+        if row["hooks"]:
+            print(f"  hooks: {', '.join(row['hooks'])}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from stockfish_core.config import dump_config, load_config
+    from stockfish_core.errors import ConfigError
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"{args.config}: invalid configuration", file=sys.stderr)
+        for path, message in exc.problems:
+            print(f"  {path}: {message}" if path else f"  {message}", file=sys.stderr)
+        return 1
+    dumped = dump_config(config)
+    if args.json:
+        print(json.dumps(dumped, indent=2, default=str))
+    else:
+        import yaml
+
+        print(yaml.safe_dump(dumped, sort_keys=False), end="")
+        print(f"# {args.config}: OK ({len(config.connectors)} connector(s) enabled)")
+    return 0
+
+
+# (subcommand, module that provides add_arguments/main, help)
+_DELEGATED = (
+    ("run", "stockfish_core.runner", "run the configured connectors"),
+    ("demo", "stockfish_core.demo", "run everything against the simulated venues"),
+    ("new-connector", "stockfish_core.scaffold", "scaffold a new connector plugin package"),
+    ("bench", "stockfish_core.bench", "run the benchmark suite"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stockfish-rt", description="Stockfish RT: exchange connectivity.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("plugins", help="list installed plugins and connector types")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_plugins)
+    p = sub.add_parser("check", help="validate a configuration file")
+    p.add_argument("config", help="YAML configuration file")
+    p.add_argument("--json", action="store_true", help="print the resolved config as JSON")
+    p.set_defaults(func=_cmd_check)
+    for name, module_name, help_text in _DELEGATED:
+        try:
+            module: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        p = sub.add_parser(name, help=help_text)
+        module.add_arguments(p)
+        p.set_defaults(func=module.main)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

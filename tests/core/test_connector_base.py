@@ -1,0 +1,156 @@
+"""BaseConnector's shared machinery: status rules, pre-trade checks, backoff, reconnect."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+from stockfish_core.backoff import Backoff
+from stockfish_core.connector import ConnectorStatus
+from stockfish_core.errors import NotConnectedError, OrderRejectedError
+from stockfish_core.models import now_ns
+from stockfish_core.orders import Order, OrderStatus, OrderType
+from stockfish_core.router import DataFeedRouter
+from stockfish_core.sim import SimConnector
+from stockfish_core.testing import Recorder
+
+
+def make(**overrides: object) -> SimConnector:
+    return SimConnector(router=DataFeedRouter(), venue=f"base-{now_ns()}",
+                        reconnect_initial_delay=0.02, reconnect_max_delay=0.05, **overrides)
+
+
+def test_backoff_grows_caps_and_jitters() -> None:
+    backoff = Backoff(initial=0.1, max_delay=1.0, factor=2.0, jitter=0.5,
+                      rng=random.Random(1), max_attempts=8)
+    delays = list(backoff.delays())
+    assert len(delays) == 8
+    ceilings = [min(0.1 * 2**i, 1.0) for i in range(8)]
+    for delay, ceiling in zip(delays, ceilings, strict=True):
+        assert ceiling * 0.5 <= delay <= ceiling
+    assert len(set(delays)) == 8
+    backoff.reset()
+    assert backoff.attempt == 0 and not backoff.exhausted()
+
+
+def test_illegal_status_transition_is_refused_and_counted() -> None:
+    connector = make()
+    assert not connector.set_status(ConnectorStatus.CONNECTED)  # DISCONNECTED -> CONNECTED
+    assert connector.status is ConnectorStatus.DISCONNECTED
+    assert connector.stats.refused_transitions == 1
+
+
+@pytest.mark.parametrize(("overrides", "order", "reason"), [
+    ({"read_only": True}, Order("SPY", "BUY", 1), "read-only"),
+    ({"data_only": True}, Order("SPY", "BUY", 1), "data-only"),
+    ({"max_order_quantity": 10}, Order("SPY", "BUY", 11), "exceeds max_order_quantity"),
+    ({"max_notional": 1000}, Order("SPY", "BUY", 10, OrderType.LIMIT, price=101),
+     "exceeds max_notional"),
+])
+def test_pre_trade_checks_refuse_before_the_wire(overrides: dict, order: Order,
+                                                 reason: str) -> None:
+    connector = make(**overrides)
+    assert connector.connect()
+    try:
+        with pytest.raises(OrderRejectedError, match=reason):
+            connector.send_order(order)
+        assert order.status is OrderStatus.REJECTED
+        assert reason in (order.reject_reason or "")
+        assert connector.venue.orders_received[order.client_order_id] == 0
+        assert connector.get_stats()["orders_rejected"] == 1
+    finally:
+        connector.close()
+
+
+def test_rate_limit_refuses_the_excess() -> None:
+    connector = make(max_orders_per_second=5)
+    assert connector.connect()
+    try:
+        results = []
+        for _ in range(8):
+            order = Order("SPY", "BUY", 1, OrderType.LIMIT, price=0.5)
+            try:
+                connector.send_order(order)
+                results.append("sent")
+            except OrderRejectedError as exc:
+                assert "rate limit" in str(exc)
+                results.append("refused")
+        assert results == ["sent"] * 5 + ["refused"] * 3
+        assert sum(connector.venue.orders_received.values()) == 5
+    finally:
+        connector.close()
+
+
+def test_order_owned_by_another_connector_is_refused() -> None:
+    a, b = make(), make()
+    assert a.connect() and b.connect()
+    try:
+        order = Order("SPY", "BUY", 1, OrderType.LIMIT, price=0.5)
+        a.send_order(order)
+        with pytest.raises(OrderRejectedError, match="already belongs to"):
+            b.send_order(order)
+        assert b.venue.orders_received[order.client_order_id] == 0
+        assert order.connector == a.name and order.status is not OrderStatus.REJECTED
+    finally:
+        a.close()
+        b.close()
+
+
+def test_reconnect_waits_out_refusals_with_backoff() -> None:
+    connector = make()
+    recorder = Recorder(connector, connector.router)  # type: ignore[arg-type]
+    assert connector.connect()
+    connector.subscribe_price("SPY")
+    connector.venue.refuse_connections(0.3)
+    connector.venue.drop()
+    assert recorder.wait(lambda: connector.is_connected
+                         and connector.stats.reconnections == 1, 10)
+    stats = connector.get_stats()
+    assert stats["reconnection_attempts"] >= 2  # at least one refusal before success
+    assert stats["connection_errors"] >= 2
+    assert recorder.wait_updates(3, 5, symbol="SPY")
+    connector.close()
+
+
+def test_close_stops_a_reconnect_loop_in_bounded_time() -> None:
+    connector = make()
+    assert connector.connect()
+    connector.venue.refuse_connections(60)
+    connector.venue.drop()
+    stopped = threading.Event()
+
+    def close() -> None:
+        connector.close(timeout=5)
+        stopped.set()
+
+    threading.Thread(target=close).start()
+    assert stopped.wait(6)
+    assert connector.status is ConnectorStatus.DISCONNECTED
+
+
+def test_fills_during_a_drop_are_applied_once_after_reconcile() -> None:
+    connector = make()
+    recorder = Recorder(connector, connector.router)  # type: ignore[arg-type]
+    assert connector.connect()
+    order = Order("SPY", "BUY", 250)
+    connector.venue.latency = 0.05  # the drop lands before the acknowledgement
+    connector.send_order(order)
+    connector.venue.drop()
+    assert recorder.wait(lambda: any(e.kind == "unknown_outcome"
+                                     for e in recorder.order_events), 5)
+    assert recorder.wait(lambda: order.status is OrderStatus.FILLED
+                         and not order.unknown_outcome, 10)
+    venue_fills = [f for f in connector.venue.fills
+                   if f["client_order_id"] == order.client_order_id]
+    assert [f.exec_id for f in order.fills] == [f["exec_id"] for f in venue_fills]
+    assert connector.venue.orders_received[order.client_order_id] == 1
+    connector.close()
+
+
+def test_send_while_disconnected_raises_not_connected() -> None:
+    connector = make()
+    order = Order("SPY", "BUY", 1)
+    with pytest.raises(NotConnectedError):
+        connector.send_order(order)
+    assert order.status is OrderStatus.REJECTED

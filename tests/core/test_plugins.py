@@ -1,0 +1,189 @@
+"""Entry-point discovery, guarded loading, allow lists and the hook contract."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from stockfish_core import hookspecs, plugins
+from stockfish_core.errors import ConfigError, PluginError
+from stockfish_core.hookspecs import hookimpl
+from stockfish_core.models import now_ns
+from stockfish_core.sim import SimConnector
+
+from tests.core.fixtures.broken_plugins import install
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != plugins.ENV_VAR}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "stockfish_core.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_sim_is_discovered_through_its_entry_point(fresh_plugins: None) -> None:
+    infos = plugins.load_plugins()
+    assert infos["sim"].dist == "stockfish-core"
+    assert infos["sim"].error is None
+    assert infos["sim"].connector_types == ["sim"]
+    ctype = plugins.get_connector_type("sim")
+    assert ctype.load_class() is SimConnector
+    connector = plugins.create_connector("sim", name="paper", seed=3)
+    assert connector.name == "paper" and connector.settings.seed == 3
+
+
+def test_unknown_type_lists_installed_and_names_the_dist(fresh_plugins: None) -> None:
+    with pytest.raises(PluginError, match=r"unknown connector type 'fax'.*installed: .*sim.*"
+                                          r"pip install stockfish-fax"):
+        plugins.get_connector_type("fax")
+
+
+def test_env_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = plugins._registry
+    try:
+        monkeypatch.setenv(plugins.ENV_VAR, "")
+        assert plugins.load_plugins(reload=True) == {}
+        monkeypatch.setenv(plugins.ENV_VAR, "sim,nothing_else")
+        assert list(plugins.load_plugins(reload=True)) == ["sim"]
+    finally:
+        plugins._registry = saved
+
+
+def test_broken_plugins_are_reported_and_skipped(tmp_path: Path) -> None:
+    install(tmp_path)
+    result = run_cli("plugins", "--json", env_extra={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    listed = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
+    assert listed["sim"]["error"] is None and listed["sim"]["connector_types"] == ["sim"]
+    assert listed["good_extra"]["error"] is None
+    assert listed["good_extra"]["dist"] == "stockfish-test-good_extra"
+    assert "kaboom at import" in listed["raises_at_import"]["error"]
+    assert "hook exploded" in listed["hook_raises"]["error"]
+    assert "already registered" in listed["duplicate_name"]["error"]
+    assert "expected ConnectorType" in listed["malformed_type"]["error"]
+    for name in ("raises_at_import", "hook_raises", "duplicate_name", "malformed_type"):
+        assert listed[name]["connector_types"] == []
+        assert listed[name]["version"] == "0.0.1"
+    text = run_cli("plugins", env_extra={"PYTHONPATH": str(tmp_path)}).stdout
+    assert "ERROR: import failed: RuntimeError: kaboom at import" in text
+
+
+def test_config_naming_a_broken_plugin_fails_clearly(tmp_path: Path) -> None:
+    install(tmp_path)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("connectors:\n  feed:\n    type: raises_at_import\n")
+    result = run_cli("check", str(cfg), env_extra={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 1
+    assert "connectors.feed.type: connector type 'raises_at_import': plugin " \
+           "'raises_at_import' (dist stockfish-test-raises_at_import) failed to load" \
+           in result.stderr
+
+
+def test_heavy_libraries_are_not_imported_at_discovery() -> None:
+    code = ("import sys; from stockfish_core import plugins; plugins.load_plugins(); "
+            "print(sorted(m for m in ('zmq', 'quickfix', 'ib_insync', 'ib_async') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_hookspec_is_documented() -> None:
+    specs = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction)
+             if n.startswith("stockfish_")]
+    assert len(specs) >= 6
+    contract = (ROOT / "docs" / "plugin-contract.md").read_text()
+    for name in specs:
+        assert inspect.getdoc(getattr(hookspecs, name)), f"{name} has no docstring"
+        assert f"`{name}" in contract, f"{name} is not in docs/plugin-contract.md"
+
+
+class Recording:
+    """An in-process plugin implementing every event hook."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[dict]] = {}
+
+    def _record(self, name: str, **kwargs: object) -> None:
+        self.calls.setdefault(name, []).append(kwargs)
+
+    @hookimpl
+    def stockfish_connector_status_changed(self, connector, old_status, new_status, reason):
+        self._record("status", connector=connector, new=new_status)
+
+    @hookimpl
+    def stockfish_order_event(self, event):
+        self._record("order", event=event)
+
+    @hookimpl
+    def stockfish_sequence_gap(self, connector, symbol, first_missing, last_missing):
+        self._record("gap", symbol=symbol, first=first_missing, last=last_missing)
+
+    @hookimpl
+    def stockfish_failover(self, decision):
+        self._record("failover", decision=decision)
+
+
+def test_event_hooks_are_called(fresh_plugins: None) -> None:
+    rec = Recording()
+    info = plugins.register_plugin(rec, "recording")
+    assert info.error is None
+    assert set(info.hooks) >= {"stockfish_order_event", "stockfish_sequence_gap"}
+    connector = SimConnector(name="hooked", venue=f"hooks-{now_ns()}")
+    try:
+        assert connector.connect()
+        connector.record_sequence_gap("SPY", 5, 9)
+        from stockfish_core.orders import Order
+
+        connector.send_order(Order("SPY", "BUY", 1, "LIMIT", price=0.5))
+    finally:
+        connector.close()
+    assert [c["new"].value for c in rec.calls["status"]][:2] == ["CONNECTING", "CONNECTED"]
+    assert rec.calls["gap"] == [{"symbol": "SPY", "first": 5, "last": 9}]
+    assert rec.calls["order"][0]["event"].kind == "submitted"
+    plugins.emit("stockfish_failover", decision={"to": "b"})
+    assert rec.calls["failover"] == [{"decision": {"to": "b"}}]
+
+
+def test_simulated_venues_hook(fresh_plugins: None) -> None:
+    offered: dict[str, object] = {}
+    plugins.get_plugin_manager().hook.stockfish_simulated_venues(
+        register=offered.setdefault)
+    assert "sim" in offered
+    venue = offered["sim"](name=f"hookvenue-{now_ns()}")  # type: ignore[operator]
+    entry = venue.start()
+    try:
+        assert entry["type"] == "sim"
+        connector = plugins.create_connector(
+            "sim", plugins.get_connector_type("sim").settings_class(
+                **{k: v for k, v in entry.items() if k != "type"}))
+        assert connector.connect()
+        connector.close()
+    finally:
+        venue.stop()
+
+
+def test_a_raising_event_hook_never_breaks_the_caller(fresh_plugins: None) -> None:
+    class Bad:
+        @hookimpl
+        def stockfish_sequence_gap(self, connector, symbol, first_missing, last_missing):
+            raise RuntimeError("observer bug")
+
+    plugins.register_plugin(Bad(), "bad_observer")
+    connector = SimConnector(name="x", venue=f"bad-{now_ns()}")
+    connector.record_sequence_gap("SPY", 1, 1)
+    assert connector.stats.sequence_gaps == 1
+
+
+def test_config_with_unknown_plugin_type_is_a_config_error(fresh_plugins: None) -> None:
+    from stockfish_core.config import load_config
+
+    with pytest.raises(ConfigError, match="connectors.x.type: unknown connector type 'nope'"):
+        load_config({"connectors": {"x": {"type": "nope"}}}, env={})
