@@ -276,7 +276,7 @@ def _structure(data: Any, cls: type, path: str, problems: list[tuple[str, str]])
     before = len(problems)
     try:
         with attrs.validators.disabled():
-            obj = _converter.structure(data, cls)
+            obj: Any = _converter.structure(data, cls)
     except Exception as exc:
         _flatten(exc, path, problems)
         if len(problems) == before:

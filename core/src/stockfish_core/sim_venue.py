@@ -25,6 +25,12 @@ from typing import Any, ClassVar, Protocol
 __all__ = ["SimSession", "SimVenue"]
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9/._-]{0,19}$")
+_MALFORMED_QUOTES: tuple[dict[str, Any], ...] = (
+    {"bid": float("nan"), "ask": 1.0},
+    {"bid": -5.0, "ask": -1.0},
+    {"bid": 1.0},  # no symbol
+    {"bid": "abc"},
+)
 
 
 class SimSession(Protocol):
@@ -150,7 +156,10 @@ class SimVenue:
         return self._drop_sessions(reason)
 
     def drop_after(self, seconds: float) -> None:
-        self._schedule(seconds, self.drop)
+        def drop() -> None:
+            self.drop()
+
+        self._schedule(seconds, drop)
 
     def refuse_connections(self, seconds: float) -> None:
         """Refuse new connections for ``seconds``."""
@@ -163,16 +172,18 @@ class SimVenue:
             self._cond.notify_all()
 
     def inject_malformed(self, count: int = 1) -> None:
-        """Send ``count`` malformed quotes to every session subscribed to prices."""
+        """Send ``count`` malformed quotes to every session subscribed to prices
+        (NaN, negative, missing symbol, wrong type, in turn)."""
         def send() -> None:
             for session, subs in list(self._subs.items()):
                 for kind, symbol in list(subs):
-                    if kind == "price":
-                        for i in range(count):
-                            bad = [{"symbol": symbol, "bid": float("nan"), "ask": 1.0},
-                                   {"symbol": symbol, "bid": -5.0, "ask": -1.0},
-                                   {"bid": 1.0}, {"symbol": symbol, "bid": "abc"}][i % 4]
-                            session.on_venue_market("price", bad)
+                    if kind != "price":
+                        continue
+                    for i in range(count):
+                        bad: dict[str, Any] = dict(_MALFORMED_QUOTES[i % len(_MALFORMED_QUOTES)])
+                        if "bid" in bad and i % len(_MALFORMED_QUOTES) != 2:
+                            bad["symbol"] = symbol
+                        session.on_venue_market("price", bad)
         self._schedule(0.0, send)
 
     def _wait_if_hung(self) -> None:
