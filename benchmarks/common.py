@@ -1,0 +1,96 @@
+"""Shared benchmark plumbing: argument parsing, statistics, the results file format.
+
+Every benchmark measures the raw library in the same run and reports our figure as a ratio.
+A result file (``benchmarks/results/<name>.json``) holds::
+
+    {"name": ..., "mode": "quick"|"full", "machine": {...},
+     "metrics": [{"metric": ..., "unit": ..., "higher_is_better": bool,
+                  "ours": {"median": .., "min": .., "max": .., "runs": [..]},
+                  "raw": {...} | null, "ratio": float | null,
+                  "goal": "text", "met": bool | null, "samples": [...]}]}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="a few seconds (CI)")
+    mode.add_argument("--full", action="store_true", help="the full run (results committed)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results directory (default: benchmarks/results, or a quick/ "
+                             "subdirectory in quick mode)")
+    args = parser.parse_args(argv)
+    args.mode = "full" if args.full else "quick" if args.quick else "full"
+    if args.out is None:
+        args.out = RESULTS if args.mode == "full" else RESULTS / "quick"
+    return args
+
+
+def machine() -> dict[str, Any]:
+    return {"cores": os.cpu_count(), "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "processor": platform.machine()}
+
+
+def summary(runs: Sequence[float]) -> dict[str, Any]:
+    data = sorted(runs)
+    return {"median": statistics.median(data), "min": data[0], "max": data[-1],
+            "runs": [round(r, 6) for r in runs]}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    data = sorted(values)
+    return data[min(int(q * len(data)), len(data) - 1)]
+
+
+def metric(name: str, unit: str, ours: Sequence[float], raw: Sequence[float] | None = None,
+           *, higher_is_better: bool = True, goal: str = "",
+           goal_ratio: float | None = None, goal_abs: float | None = None,
+           samples: Sequence[float] | None = None) -> dict[str, Any]:
+    """One figure: ours (and the raw library's) over repeated runs, with its goal.
+
+    ``goal_ratio`` is checked against ours/raw (at least it when higher is better, at most
+    when lower is better); ``goal_abs`` against our median.
+    """
+    ours_s = summary(ours)
+    raw_s = summary(raw) if raw else None
+    ratio = ours_s["median"] / raw_s["median"] if raw_s and raw_s["median"] else None
+    met: bool | None = None
+    if goal_ratio is not None and ratio is not None:
+        met = ratio >= goal_ratio if higher_is_better else ratio <= goal_ratio
+    if goal_abs is not None:
+        ok = ours_s["median"] >= goal_abs if higher_is_better else ours_s["median"] <= goal_abs
+        met = ok if met is None else (met and ok)
+    out = {"metric": name, "unit": unit, "higher_is_better": higher_is_better,
+           "ours": ours_s, "raw": raw_s, "ratio": ratio, "goal": goal, "met": met}
+    if samples is not None:
+        out["samples"] = [round(s, 3) for s in samples[:20000]]
+    return out
+
+
+def write(name: str, args: argparse.Namespace, metrics: list[dict[str, Any]],
+          notes: str = "") -> Path:
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{name}.json"
+    result = {"name": name, "mode": args.mode, "machine": machine(), "metrics": metrics,
+              "notes": notes}
+    path.write_text(json.dumps(result, indent=1))
+    for m in metrics:
+        ratio = f" ratio {m['ratio']:.2f}" if m["ratio"] is not None else ""
+        met = {True: "met", False: "MISSED", None: ""}[m["met"]]
+        print(f"{name:<8} {m['metric']:<44} {m['ours']['median']:>14,.2f} {m['unit']:<8}"
+              f"{ratio} {m['goal']} {met}")
+    return path
