@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 
-from benchmarks import common
 from stockfish_core.models import DataType, MarketUpdate, PriceTick
 from stockfish_core.router import DataFeedRouter
+
+from benchmarks import common
 
 
 def run_ours(n_subs: int, n_updates: int, updates: list[MarketUpdate]) -> float:

@@ -43,7 +43,6 @@ class Subscription:
         "_suppressed",
         "callback",
         "data_types",
-        "delivered",
         "errors",
         "id",
         "symbols",
@@ -56,7 +55,6 @@ class Subscription:
         self.data_types = data_types
         self.symbols = symbols
         self.errors = 0
-        self.delivered = 0
         self._router = router
         self._last_log = 0.0
         self._suppressed = 0
@@ -82,7 +80,7 @@ class DataFeedRouter:
 
     def __init__(self) -> None:
         self._subs: dict[int, Subscription] = {}
-        self._routes: dict[tuple[DataType, str], tuple[Subscription, ...]] = {}
+        self._routes: dict[str, dict[str, tuple[Callback, ...]]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.published = 0
@@ -121,32 +119,35 @@ class DataFeedRouter:
     def publish(self, update: MarketUpdate) -> None:
         """Deliver ``update`` to every matching subscriber (connector thread)."""
         self.published += 1
-        key = (update.data_type, update.symbol)
-        routes = self._routes
-        subs = routes.get(key)
-        if subs is None:
-            subs = self._build_route(key)
-        for sub in subs:
+        # Keyed by symbol, then by the type's string value: an Enum's __hash__ is a
+        # Python-level call, a str's hash is cached.
+        by_type = self._routes.get(update.symbol)
+        callbacks = by_type.get(update.data_type._value_) if by_type is not None else None
+        if callbacks is None:
+            callbacks = self._build_route(update.data_type, update.symbol)
+        for callback in callbacks:
             try:
-                sub.callback(update)
+                callback(update)
             except Exception as exc:
-                self._subscriber_failed(sub, exc)
-            else:
-                sub.delivered += 1
+                self._subscriber_failed(callback, exc)
 
-    def _build_route(self, key: tuple[DataType, str]) -> tuple[Subscription, ...]:
+    def _build_route(self, data_type: DataType, symbol: str) -> tuple[Callback, ...]:
         with self._lock:
-            subs = tuple(s for s in self._subs.values() if s.matches(*key))
-            self._routes[key] = subs
-        return subs
+            callbacks = tuple(s.callback for s in self._subs.values()
+                              if s.matches(data_type, symbol))
+            self._routes.setdefault(symbol, {})[data_type.value] = callbacks
+        return callbacks
 
-    def _subscriber_failed(self, sub: Subscription, exc: Exception) -> None:
-        sub.errors += 1
+    def _subscriber_failed(self, callback: Callback, exc: Exception) -> None:
         self.subscriber_errors += 1
+        sub = next((s for s in list(self._subs.values()) if s.callback is callback), None)
+        if sub is None:
+            return
+        sub.errors += 1
         now = time.monotonic()
         if now - sub._last_log >= _ERROR_LOG_WINDOW_S:
             log.error("subscriber %r raised %s: %s (%d similar errors suppressed)",
-                      getattr(sub.callback, "__qualname__", sub.callback),
+                      getattr(callback, "__qualname__", callback),
                       type(exc).__name__, exc, sub._suppressed)
             sub._last_log = now
             sub._suppressed = 0
@@ -186,7 +187,6 @@ class DataFeedRouter:
             "published": self.published,
             "subscribers": len(subs),
             "subscriber_errors": self.subscriber_errors,
-            "delivered": sum(s.delivered for s in subs),
         }
 
 
