@@ -93,7 +93,7 @@ def _collect(out: Path, names: list[str]) -> list[dict[str, Any]]:
 
 def _fmt(value: float | None) -> str:
     if value is None:
-        return "–"
+        return "-"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.2f}"
@@ -106,7 +106,7 @@ def render(results: list[dict[str, Any]], skipped: dict[str, str], mode: str) ->
         "",
         f"Mode: {mode}. Machine: {machine['cores']} cores, {machine['implementation']} "
         f"{machine['python']}, {machine['platform']}.",
-        "Every figure is the median over repeated runs (min–max in brackets); the raw library "
+        "Every figure is the median over repeated runs (min-max in brackets); the raw library "
         "is measured in the same run and our figure is reported as a ratio of it.",
         "Regenerate with `tox -e bench -- --full` (or `python -m benchmarks --full`).",
         "",
@@ -117,11 +117,11 @@ def render(results: list[dict[str, Any]], skipped: dict[str, str], mode: str) ->
         for m in result["metrics"]:
             ours = m["ours"]
             raw = m["raw"]
-            ours_txt = f"{_fmt(ours['median'])} {m['unit']} [{_fmt(ours['min'])}–" \
+            ours_txt = f"{_fmt(ours['median'])} {m['unit']} [{_fmt(ours['min'])}-" \
                        f"{_fmt(ours['max'])}]"
-            raw_txt = f"{_fmt(raw['median'])} {m['unit']}" if raw else "–"
-            ratio = f"{m['ratio']:.2f}×" if m["ratio"] is not None else "–"
-            met = {True: "yes", False: "**no**", None: "–"}[m["met"]]
+            raw_txt = f"{_fmt(raw['median'])} {m['unit']}" if raw else "-"
+            ratio = f"{m['ratio']:.2f}x" if m["ratio"] is not None else "-"
+            met = {True: "yes", False: "**no**", None: "-"}[m["met"]]
             lines.append(f"| {result['name']} | {m['metric']} | {ours_txt} | {raw_txt} | "
                          f"{ratio} | {m['goal']} | {met} |")
     notes = [(r["name"], r["notes"]) for r in results if r.get("notes")]
