@@ -376,7 +376,8 @@ def load_config(
         problems.append(("plugins", f"expected a list of plugin names, got {plugin_names!r}"))
         plugin_names = None
     if plugin_names is not None and plugins.ENV_VAR not in env:
-        plugins.load_plugins(plugin_names)
+        plugins.load_plugins_once(plugin_names)
+    allowed = set(plugin_names) if plugin_names is not None else None
 
     manager_raw = raw.get("manager") or {}
     manager = ManagerConfig()
@@ -421,10 +422,16 @@ def load_config(
         type_counts[type_name] = type_counts.get(type_name, 0) + 1
     for name, type_name, entry in entries:
         path = f"connectors.{name}"
+        type_path = f"{path}.type" if "type" in (section[name] or {}) else path
         try:
             ctype = plugins.get_connector_type(type_name)
         except PluginError as exc:
-            problems.append((f"{path}.type" if "type" in section[name] else path, str(exc)))
+            problems.append((type_path, str(exc)))
+            continue
+        if allowed is not None and ctype.plugin not in allowed:
+            problems.append((type_path, f"connector type {type_name!r} comes from plugin "
+                                        f"{ctype.plugin!r}, which is not in plugins: "
+                                        f"{sorted(allowed)}"))
             continue
         try:
             primary = _strict_bool(entry.pop("primary", False), bool)

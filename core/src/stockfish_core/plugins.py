@@ -282,6 +282,14 @@ def load_plugins(names: list[str] | None = None, *, reload: bool = False) -> dic
         return dict(reg.plugins)
 
 
+def load_plugins_once(names: list[str] | None = None) -> dict[str, PluginInfo]:
+    """Load plugins (limited to ``names``) unless they are loaded already."""
+    with _lock:
+        if _registry is not None:
+            return dict(_registry.plugins)
+        return load_plugins(names)
+
+
 def _get() -> _Registry:
     if _registry is None:
         load_plugins()
