@@ -6,7 +6,6 @@ from __future__ import annotations
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from stockfish_core.config import load_config
 from stockfish_core.errors import ConfigError
 

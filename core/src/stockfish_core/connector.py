@@ -106,6 +106,10 @@ class ReconcileReport:
     still_unknown: list[str] = attrs.field(factory=list)
 
 
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                     2.5, 5.0, 10.0)
+
+
 class ConnectorStats:
     """Plain counters. Data counters are written only by the connector's I/O thread."""
 
@@ -121,6 +125,9 @@ class ConnectorStats:
         "last_error",
         "last_heartbeat_ns",
         "last_update_ns",
+        "latency_buckets",
+        "latency_count",
+        "latency_sum_ns",
         "messages_lost",
         "order_errors",
         "order_latency_ns",
@@ -165,6 +172,20 @@ class ConnectorStats:
         self.error_times: deque[float] = deque(maxlen=256)
         self.order_latency_ns: deque[int] = deque(maxlen=1024)
         self.last_error: str | None = None
+        # Cumulative order round-trip histogram (bounds in LATENCY_BUCKETS_S) for metrics.
+        self.latency_buckets = [0] * len(LATENCY_BUCKETS_S)
+        self.latency_count = 0
+        self.latency_sum_ns = 0
+
+    def record_latency(self, ns: int) -> None:
+        self.order_latency_ns.append(ns)
+        self.latency_count += 1
+        self.latency_sum_ns += ns
+        seconds = ns / 1e9
+        for i, bound in enumerate(LATENCY_BUCKETS_S):
+            if seconds <= bound:
+                self.latency_buckets[i] += 1
+                break
 
 
 def _percentile(values: Iterable[int], q: float) -> float | None:
@@ -596,7 +617,7 @@ class BaseConnector(ABC):
     def _record_latency(self, client_order_id: str) -> None:
         sent = self._sent_ns.pop(client_order_id, None)
         if sent is not None:
-            self.stats.order_latency_ns.append(now_ns() - sent)
+            self.stats.record_latency(now_ns() - sent)
 
     def _emit_order(self, event: OrderEvent) -> None:
         for listener in list(self._order_listeners):
