@@ -154,3 +154,19 @@ def test_send_while_disconnected_raises_not_connected() -> None:
     with pytest.raises(NotConnectedError):
         connector.send_order(order)
     assert order.status is OrderStatus.REJECTED
+
+
+def test_reconnect_after_a_stale_session_does_not_duplicate_data() -> None:
+    connector = make()
+    recorder = Recorder(connector, connector.router)  # type: ignore[arg-type]
+    assert connector.connect()
+    connector.subscribe_price("SPY")
+    assert recorder.wait_updates(3, 5, symbol="SPY")
+    connector.handle_connection_error("stale: no heartbeat")  # the session itself is alive
+    assert recorder.wait(lambda: connector.is_connected
+                         and connector.stats.reconnections == 1, 5)
+    assert len(connector.venue.sessions) == 1
+    assert recorder.wait_updates(20, 5, symbol="SPY")
+    seqs = [u.sequence for u in recorder.updates]
+    assert len(seqs) == len(set(seqs)), "an update was delivered twice"
+    connector.close()

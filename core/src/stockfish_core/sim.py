@@ -95,6 +95,10 @@ class SimConnector(BaseConnector):
     def connect(self) -> bool:
         if self.is_connected and self._session is not None:
             return True
+        stale, self._session = self._session, None
+        if stale is not None:  # reconnecting after a stale or half-dead session
+            stale.closed = True
+            self.venue.disconnect(stale)
         self.set_status(ConnectorStatus.CONNECTING)
         session = _Session(self)
         try:
