@@ -53,7 +53,7 @@ def run_ours(seconds: float) -> None:
     plugins.load_plugins()
     offered: dict[str, Any] = {}
     plugins.get_plugin_manager().hook.stockfish_simulated_venues(
-        register=lambda name, factory: offered.setdefault(name, factory))
+        register=offered.setdefault)
     router = DataFeedRouter()
     received = [0]
     done = threading.Event()
