@@ -1,0 +1,60 @@
+"""Plugin entry point of ``stockfish-ibkr`` (cheap to import: no ib_insync here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stockfish_core.connector import Capabilities
+from stockfish_core.hookspecs import hookimpl
+from stockfish_core.models import DataType
+from stockfish_core.orders import OrderType
+
+from stockfish_ibkr.settings import IBKRSettings
+
+__all__ = ["CAPABILITIES", "FakeTWSVenue"]
+
+# Kept equal to IBKRConnector.capabilities without importing the connector module.
+CAPABILITIES = Capabilities(
+    data_types=frozenset({DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR,
+                          DataType.NEWS}),
+    order_types=frozenset(OrderType),
+)
+
+
+class FakeTWSVenue:
+    """The fake TWS as a simulated venue for ``stockfish-rt demo`` and integration tests."""
+
+    def __init__(self, client_id: int = 1, **options: Any) -> None:
+        self.client_id = client_id
+        self.options = options
+        self.tws: Any = None
+
+    def start(self) -> dict[str, Any]:
+        from stockfish_ibkr.testing import FakeTWS
+
+        self.tws = FakeTWS(client_id=self.client_id, **self.options)
+        return self.tws.start()
+
+    def stop(self) -> None:
+        if self.tws is not None:
+            self.tws.stop()
+
+    def drop_connections(self) -> None:
+        if self.tws is not None:
+            self.tws.drop_connections()
+
+
+@hookimpl
+def stockfish_register_connectors(register: Any) -> None:
+    from stockfish_core.plugins import ConnectorType
+
+    register(ConnectorType(
+        name="ibkr", connector_class="stockfish_ibkr.connector:IBKRConnector",
+        settings_class=IBKRSettings,
+        description="Interactive Brokers TWS / IB Gateway (ib_insync or ib_async)",
+        capabilities=CAPABILITIES, install_hint="pip install stockfish-ibkr"))
+
+
+@hookimpl
+def stockfish_simulated_venues(register: Any) -> None:
+    register("ibkr", FakeTWSVenue)

@@ -1,0 +1,70 @@
+"""Fixtures for the IBKR connector tests: a fake TWS per test and connectors pointed at it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from stockfish_core.router import DataFeedRouter
+from stockfish_core.testing import Recorder
+from stockfish_ibkr.connector import IBKRConnector
+from stockfish_ibkr.testing import FakeTWS
+
+BACKENDS = ("ib_insync", "ib_async")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_ib_logs() -> None:
+    # ib_insync logs every order event at INFO and rejected orders at ERROR.
+    for name in ("ib_insync", "ib_async"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+@pytest.fixture
+def tws() -> Iterator[FakeTWS]:
+    venue = FakeTWS(tick_interval=0.02, bar_interval=0.2)
+    venue.start()
+    yield venue
+    venue.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def router() -> DataFeedRouter:
+    return DataFeedRouter()
+
+
+@pytest.fixture
+def make_connector(tws: FakeTWS, router: DataFeedRouter,
+                   backend: str) -> Iterator[Callable[..., IBKRConnector]]:
+    made: list[IBKRConnector] = []
+
+    def make(**overrides: Any) -> IBKRConnector:
+        settings: dict[str, Any] = {"port": tws.port, "backend": backend,
+                                    "heartbeat_interval": 1.0, "connect_timeout": 3.0,
+                                    "reconnect_initial_delay": 0.05, "reconnect_max_delay": 0.5,
+                                    "request_timeout": 5.0}
+        settings.update(overrides)
+        connector = IBKRConnector(router, **settings)
+        made.append(connector)
+        return connector
+
+    yield make
+    for connector in made:
+        connector.close(timeout=5.0)
+
+
+@pytest.fixture
+def live(make_connector: Callable[..., IBKRConnector],
+         router: DataFeedRouter) -> Iterator[tuple[IBKRConnector, Recorder]]:
+    connector = make_connector()
+    recorder = Recorder(connector, router)
+    assert connector.connect(), connector.get_stats()["last_error"]
+    yield connector, recorder
+    recorder.close()
