@@ -6,7 +6,6 @@ import socket
 import urllib.request
 
 import pytest
-
 from stockfish_core.metrics import StatsCollector, serve_metrics
 from stockfish_core.models import now_ns
 from stockfish_core.orders import Order, OrderStatus

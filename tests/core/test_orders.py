@@ -145,3 +145,14 @@ def test_state_machine_invariants(events: list) -> None:
             assert order.filled_quantity == pytest.approx(order.quantity)
         if order.is_terminal and terminal_seen is None:
             terminal_seen = order.status
+
+
+def test_commission_reported_after_the_fill() -> None:
+    order = Order("SPY", OrderSide.BUY, 10)
+    order.apply_fill(Fill("e1", 4, 10.0))
+    order.apply_fill(Fill("e2", 6, 10.0))
+    assert order.apply_commission("e2", 1.25)
+    assert not order.apply_commission("nope", 1.0)
+    assert not order.apply_commission("e1", float("nan"))
+    assert order.total_commission == pytest.approx(1.25)
+    assert [f.commission for f in order.fills] == [0.0, 1.25]

@@ -296,6 +296,22 @@ class Order:
             self.updated_ns = now_ns()
             return Transition.APPLIED
 
+    def apply_commission(self, exec_id: str, commission: float) -> bool:
+        """Record the commission a venue reports after the fill ``exec_id``."""
+        if not math.isfinite(commission):
+            return False
+        with self._lock:
+            for i, fill in enumerate(self.fills):
+                if fill.exec_id == exec_id:
+                    self.fills[i] = attrs.evolve(fill, commission=commission)
+                    self.updated_ns = now_ns()
+                    return True
+        return False
+
+    @property
+    def total_commission(self) -> float:
+        return sum(f.commission for f in self.fills)
+
     def amend(
         self, *, quantity: float | None = None, price: float | None = None,
         stop_price: float | None = None,

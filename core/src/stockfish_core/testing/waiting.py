@@ -77,8 +77,14 @@ class Recorder:
 
     def wait_updates(self, n: int, timeout: float, data_type: DataType | None = None,
                      symbol: str | None = None) -> bool:
+        """Wait for ``n`` more matching updates than have arrived so far."""
         start = self.count(data_type, symbol)
         return self.wait(lambda: self.count(data_type, symbol) >= start + n, timeout)
+
+    def wait_count(self, n: int, timeout: float, data_type: DataType | None = None,
+                   symbol: str | None = None) -> bool:
+        """Wait until ``n`` matching updates have arrived in all (counting from zero)."""
+        return self.wait(lambda: self.count(data_type, symbol) >= n, timeout)
 
     def wait_status(self, status: ConnectorStatus, timeout: float, after: int = 0) -> bool:
         """Wait until ``status`` is seen among the changes recorded from index ``after``."""

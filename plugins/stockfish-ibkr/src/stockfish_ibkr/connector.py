@@ -676,12 +676,8 @@ class IBKRConnector(BaseConnector):
         if order is None or not isinstance(value, float) or not math.isfinite(value) \
                 or abs(value) >= 1e300:
             return
-        # Fills are immutable; swap in one that carries the commission IB just reported.
-        for i, known in enumerate(order.fills):
-            if known.exec_id == report.execId:
-                order.fills[i] = attrs.evolve(known, commission=value)
-                self.ib_counters["commission_reports"] += 1
-                break
+        if order.apply_commission(report.execId, value):
+            self.ib_counters["commission_reports"] += 1
 
     # ------------------------------------------------------------------ errors
     def _on_error(self, ib: Any, req_id: int, code: int, message: str,
