@@ -1,0 +1,511 @@
+"""ExchangeManager: one thread-safe object that owns every connector, routes orders and
+subscriptions, and keeps trading going when a venue drops.
+
+Rules it keeps:
+- An order belongs to the connector that accepted it; cancel and status go there. Failover
+  never re-sends an order elsewhere: a venue that drops mid-order leaves the order flagged
+  ``unknown_outcome`` until that connector reconnects and reconciles.
+- Only connected, order-capable (not data-only, not read-only) connectors get new orders.
+  With none, ``send_order`` fails at once and the order is REJECTED with the reason.
+- The manager's lock is never held while calling into a connector, so any method may be
+  called from any thread, including from a market-data callback.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from stockfish_core import plugins
+from stockfish_core.arbitration import FeedArbitrator
+from stockfish_core.connector import BaseConnector, ConnectorStatus
+from stockfish_core.errors import OrderRejectedError, UnknownOrderError
+from stockfish_core.health import HealthMonitor, health_report, health_score
+from stockfish_core.models import DataType, now_ns
+from stockfish_core.orders import Order, OrderEvent, OrderStatus
+from stockfish_core.router import DataFeedRouter
+
+__all__ = ["ExchangeManager", "FailoverDecision", "FailoverStrategy"]
+
+log = logging.getLogger(__name__)
+
+
+class FailoverStrategy(str, enum.Enum):
+    """How the manager picks a connector for a new order."""
+
+    ROUND_ROBIN = "round_robin"
+    PRIMARY_BACKUP = "primary_backup"
+    BEST_AVAILABLE = "best_available"
+
+
+@attrs.frozen
+class FailoverDecision:
+    """Order routing (``kind="orders"``) or a symbol's feed (``kind="feed"``) moved."""
+
+    kind: str
+    from_connector: str | None
+    to_connector: str | None
+    reason: str
+    symbol: str = ""
+    ts: int = attrs.field(factory=now_ns)
+
+
+_COUNTERS = (
+    "updates_received", "updates_normalized", "data_errors", "duplicates_dropped",
+    "sequence_gaps", "messages_lost", "connection_errors", "reconnection_attempts",
+    "reconnections", "orders_submitted", "orders_filled", "orders_cancelled",
+    "orders_rejected", "order_errors", "fills_applied", "duplicate_fills",
+    "refused_transitions", "open_orders", "unknown_outcome_orders", "subscriptions",
+)
+
+
+def _as_list(values: str | Iterable[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [values] if isinstance(values, str) else list(values)
+
+
+class ExchangeManager:
+    """Multi-connector orchestrator (the seed's API). See the module docstring."""
+
+    def __init__(
+        self,
+        failover_strategy: FailoverStrategy | str = FailoverStrategy.BEST_AVAILABLE,
+        *,
+        router: DataFeedRouter | None = None,
+        health_check_interval: float = 30.0,
+        stop_timeout: float = 5.0,
+        arbitration: Any = None,
+    ) -> None:
+        self.failover_strategy = FailoverStrategy(failover_strategy)
+        self.router = router or DataFeedRouter()
+        self.health_check_interval = health_check_interval
+        self.stop_timeout = stop_timeout
+        self.connectors: dict[str, BaseConnector] = {}
+        self.primary_connector: str | None = None
+        self._order: list[str] = []
+        self._orders: dict[str, Order] = {}
+        self._owner: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._rr = itertools.count()
+        self._route_target: str | None = None
+        self._lost: set[str] = set()
+        self.failovers = 0
+        self.reconnects = 0
+        self.reconciliations = 0
+        self.orders_refused = 0
+        self.stop_timeouts: list[str] = []
+        self.last_failover: FailoverDecision | None = None
+        self.decisions: list[FailoverDecision] = []
+        self._feed_preference: dict[str, list[str]] = dict(
+            getattr(arbitration, "symbols", {}) or {})
+        self._feed_order: list[str] = list(getattr(arbitration, "feeds", []) or [])
+        self.arbitrator: FeedArbitrator | None = None
+        if arbitration is not None and getattr(arbitration, "enabled", False):
+            self.arbitrator = FeedArbitrator(
+                self.router, float(arbitration.stale_after), self._preference,
+                lambda: dict(self.connectors), self._on_feed_switch)
+        self.monitor = HealthMonitor(self.list_connectors_objects, health_check_interval)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls, source: str | os.PathLike[str] | Mapping[str, Any],
+                    env: Mapping[str, str] | None = None) -> ExchangeManager:
+        """Build every enabled connector of a configuration through the plugin registry."""
+        from stockfish_core.config import load_config
+
+        config = load_config(source, env=env)
+        mcfg = config.manager
+        manager = cls(mcfg.failover_strategy, health_check_interval=mcfg.health_check_interval,
+                      stop_timeout=mcfg.stop_timeout, arbitration=mcfg.arbitration)
+        for name, entry in config.connectors.items():
+            connector = plugins.create_connector(entry.type, entry.settings, name=name,
+                                                 router=manager.router)
+            manager.add_connector(connector, name, primary=entry.primary,
+                                  data_only=entry.data_only)
+        return manager
+
+    @property
+    def arbitrated_router(self) -> DataFeedRouter:
+        """One stream per symbol from the active feed (the plain router if arbitration is
+        off)."""
+        return self.arbitrator.output if self.arbitrator is not None else self.router
+
+    # ------------------------------------------------------------------ connectors
+    def add_connector(self, connector: BaseConnector, name: str | None = None,
+                      primary: bool = False, data_only: bool = False) -> BaseConnector:
+        """Own ``connector`` under ``name``; connectors without a router publish to ours."""
+        name = name or connector.name
+        with self._lock:
+            if name in self.connectors:
+                raise ValueError(f"a connector named {name!r} is already added")
+            connector.name = name
+            if connector.router is None:
+                connector.router = self.router
+            if data_only:
+                connector.data_only = True
+            self.connectors[name] = connector
+            self._order.append(name)
+            if primary:
+                self.primary_connector = name
+        connector.add_status_listener(self._on_status)
+        connector.add_order_listener(self._on_order_event)
+        log.info("added connector %s (%s)%s%s", name, connector.connector_type,
+                 " primary" if primary else "", " data-only" if connector.data_only else "")
+        return connector
+
+    def remove_connector(self, name: str) -> BaseConnector:
+        """Stop and forget a connector (its orders stay queryable through it until then)."""
+        with self._lock:
+            connector = self.connectors.pop(name)
+            self._order.remove(name)
+            if self.primary_connector == name:
+                self.primary_connector = None
+        connector.remove_status_listener(self._on_status)
+        self._close_all([connector])
+        return connector
+
+    def get_connector(self, name: str) -> BaseConnector:
+        try:
+            return self.connectors[name]
+        except KeyError:
+            raise KeyError(f"no connector named {name!r} "
+                           f"(have: {', '.join(self._order) or 'none'})") from None
+
+    def list_connectors(self) -> list[str]:
+        with self._lock:
+            return list(self._order)
+
+    def list_connectors_objects(self) -> list[BaseConnector]:
+        with self._lock:
+            return [self.connectors[n] for n in self._order]
+
+    # ------------------------------------------------------------------ lifecycle
+    def start_all(self, timeout: float | None = None) -> bool:
+        """Connect every connector (in parallel, bounded); True when all connected. The
+        health monitor and arbitration start too; connectors that failed keep retrying in
+        the background when ``auto_reconnect`` is on."""
+        connectors = self.list_connectors_objects()
+        results: dict[str, bool] = {}
+
+        def connect(c: BaseConnector) -> None:
+            c.reopen()
+            try:
+                results[c.name] = bool(c.connect())
+            except Exception as exc:
+                log.error("%s: connect failed: %s", c.name, exc)
+                results[c.name] = False
+            if not results[c.name] and getattr(c.settings, "auto_reconnect", True):
+                c.handle_connection_error(c.get_stats().get("last_error") or "connect failed")
+
+        self._run_bounded(connect, connectors, timeout or max(self.stop_timeout, 10.0))
+        self.monitor.start()
+        if self.arbitrator is not None:
+            self.arbitrator.start()
+        ok = sum(results.values())
+        log.info("ExchangeManager: %d/%d connectors started", ok, len(connectors))
+        return ok == len(connectors)
+
+    def stop_all(self) -> list[str]:
+        """Disconnect everything; returns within about ``stop_timeout`` seconds even if a
+        venue hangs, and lists the connectors that did not stop in time."""
+        self.monitor.stop(self.stop_timeout)
+        if self.arbitrator is not None:
+            self.arbitrator.stop(self.stop_timeout)
+        hung = self._close_all(self.list_connectors_objects())
+        self.stop_timeouts = hung
+        return hung
+
+    def _close_all(self, connectors: list[BaseConnector]) -> list[str]:
+        def close(c: BaseConnector) -> None:
+            c.close(timeout=self.stop_timeout)
+
+        hung = self._run_bounded(close, connectors, self.stop_timeout)
+        for name in hung:
+            log.error("%s did not stop within %.1f s", name, self.stop_timeout)
+        return hung
+
+    @staticmethod
+    def _run_bounded(fn: Any, connectors: list[BaseConnector], timeout: float) -> list[str]:
+        threads = []
+        for connector in connectors:
+            thread = threading.Thread(target=fn, args=(connector,), daemon=True,
+                                      name=f"manager-{connector.name}")
+            thread.start()
+            threads.append((connector.name, thread))
+        deadline = time.monotonic() + timeout
+        for _, thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        return [name for name, thread in threads if thread.is_alive()]
+
+    def __enter__(self) -> ExchangeManager:
+        self.start_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+    # ------------------------------------------------------------------ subscriptions
+    def _targets(self, connectors: str | Iterable[str] | None,
+                 data_type: DataType) -> list[BaseConnector]:
+        names = _as_list(connectors)
+        if names is not None:
+            return [self.get_connector(n) for n in names]
+        return [c for c in self.list_connectors_objects()
+                if data_type in c.capabilities.data_types]
+
+    def _subscribe(self, kind: DataType, symbols: str | Iterable[str],
+                   connectors: str | Iterable[str] | None, **params: Any) -> dict[str, Any]:
+        results: dict[str, dict[str, Any]] = {}
+        for connector in self._targets(connectors, kind):
+            outcome: dict[str, Any] = {}
+            for symbol in _as_list(symbols) or []:
+                try:
+                    if kind is DataType.PRICE_TICK:
+                        ok = connector.subscribe_price(symbol)
+                    else:
+                        ok = connector.subscribe_orderbook(symbol, params["depth"])
+                    outcome[symbol] = ok is not False
+                except Exception as exc:  # one venue refusing never stops the others
+                    outcome[symbol] = f"{type(exc).__name__}: {exc}"
+                    log.warning("%s: subscribe %s %s failed: %s", connector.name,
+                                kind.value, symbol, exc)
+            results[connector.name] = outcome
+        return results
+
+    def subscribe_price(self, symbols: str | Iterable[str],
+                        connectors: str | Iterable[str] | None = None) -> dict[str, Any]:
+        """Subscribe level-1 data on the named (default: every capable) connectors.
+        Returns ``{connector: {symbol: True | False | error text}}``."""
+        return self._subscribe(DataType.PRICE_TICK, symbols, connectors)
+
+    def subscribe_orderbook(self, symbols: str | Iterable[str], depth: int = 10,
+                            connectors: str | Iterable[str] | None = None) -> dict[str, Any]:
+        return self._subscribe(DataType.ORDERBOOK_SNAPSHOT, symbols, connectors, depth=depth)
+
+    def unsubscribe(self, symbols: str | Iterable[str],
+                    connectors: str | Iterable[str] | None = None) -> None:
+        names = _as_list(connectors)
+        targets = [self.get_connector(n) for n in names] if names is not None \
+            else self.list_connectors_objects()
+        for connector in targets:
+            for symbol in _as_list(symbols) or []:
+                try:
+                    connector.unsubscribe(symbol)
+                except Exception as exc:
+                    log.warning("%s: unsubscribe %s failed: %s", connector.name, symbol, exc)
+
+    # ------------------------------------------------------------------ orders
+    def eligible_connectors(self, order: Order | None = None) -> list[BaseConnector]:
+        """Connected, order-capable connectors (that support ``order``'s type and TIF)."""
+        out = []
+        for c in self.list_connectors_objects():
+            if not c.is_connected or c.data_only or c.read_only or c.capabilities.data_only:
+                continue
+            if order is not None and (order.order_type not in c.capabilities.order_types
+                                      or order.time_in_force not in c.capabilities.time_in_force):
+                continue
+            out.append(c)
+        return out
+
+    def choose_connector(self, order: Order | None = None) -> BaseConnector | None:
+        """The connector the strategy picks for a new order, or None."""
+        eligible = self.eligible_connectors(order)
+        if not eligible:
+            return None
+        strategy = self.failover_strategy
+        if strategy is FailoverStrategy.ROUND_ROBIN:
+            return eligible[next(self._rr) % len(eligible)]
+        if strategy is FailoverStrategy.PRIMARY_BACKUP:
+            primary = next((c for c in eligible if c.name == self.primary_connector), None)
+            return primary or eligible[0]
+        return max(eligible, key=lambda c: (health_score(c, c.name == self.primary_connector),
+                                            -self._order.index(c.name)))
+
+    def send_order(self, order: Order, connector_name: str | None = None) -> str:
+        """Send ``order`` through ``connector_name`` or the strategy's choice; returns its
+        client order id. Sending the same order again returns the id without resending."""
+        with self._lock:
+            if order.client_order_id in self._orders:
+                return order.client_order_id
+        if connector_name is not None:
+            connector: BaseConnector | None = self.get_connector(connector_name)
+        else:
+            connector = self.choose_connector(order)
+        if connector is None:
+            reason = self._no_connector_reason(order)
+            order.apply_status(OrderStatus.REJECTED, reason)
+            self.orders_refused += 1
+            log.warning("order %s refused: %s", order.client_order_id, reason)
+            raise OrderRejectedError(reason, order)
+        self._note_route(connector.name)
+        with self._lock:
+            self._orders[order.client_order_id] = order
+            self._owner[order.client_order_id] = connector.name
+        try:
+            return connector.send_order(order)
+        except Exception:
+            if order.connector != connector.name:  # refused before it was taken
+                with self._lock:
+                    self._orders.pop(order.client_order_id, None)
+                    self._owner.pop(order.client_order_id, None)
+            raise
+
+    def _no_connector_reason(self, order: Order) -> str:
+        def state(c: BaseConnector) -> str:
+            return "data-only" if c.data_only else "read-only" if c.read_only \
+                else c.status.value
+
+        states = ", ".join(f"{c.name}: {state(c)}"
+                           for c in self.list_connectors_objects()) or "no connectors"
+        return f"no connected order-capable connector for {order.order_type.value} " \
+               f"{order.time_in_force.value} orders ({states})"
+
+    def _note_route(self, name: str) -> None:
+        with self._lock:
+            previous, self._route_target = self._route_target, name
+        if previous is None or previous == name or \
+                self.failover_strategy is FailoverStrategy.ROUND_ROBIN:
+            return
+        old = self.connectors.get(previous)
+        if old is None or not old.is_connected:
+            status = old.status.value if old else "removed"
+            self._decide(FailoverDecision("orders", previous, name, f"{previous} is {status}"))
+        elif name == self.primary_connector:
+            self._decide(FailoverDecision("orders", previous, name, f"{name} (primary) is back"))
+
+    def _connector_for(self, order_id: str) -> BaseConnector:
+        with self._lock:
+            name = self._owner.get(order_id)
+        if name is None:
+            for connector in self.list_connectors_objects():
+                try:
+                    order = connector.find_order(order_id)
+                except UnknownOrderError:
+                    continue
+                with self._lock:
+                    self._owner[order_id] = connector.name
+                    self._orders.setdefault(order.client_order_id, order)
+                return connector
+            raise UnknownOrderError(f"unknown order id {order_id!r}")
+        return self.get_connector(name)
+
+    def cancel_order(self, order_id: str) -> bool:
+        """Cancel through the connector that owns the order."""
+        return self._connector_for(order_id).cancel_order(order_id)
+
+    def get_order_status(self, order_id: str) -> OrderStatus:
+        return self._connector_for(order_id).get_order_status(order_id)
+
+    def get_order(self, order_id: str) -> Order:
+        return self._connector_for(order_id).find_order(order_id)
+
+    def orders(self) -> list[Order]:
+        with self._lock:
+            return list(self._orders.values())
+
+    # ------------------------------------------------------------------ events
+    def _on_status(self, connector: BaseConnector, old: ConnectorStatus,
+                   new: ConnectorStatus, reason: str | None) -> None:
+        if old is ConnectorStatus.CONNECTED and new is not ConnectorStatus.CONNECTED:
+            with self._lock:
+                was_route = self._route_target == connector.name or (
+                    self._route_target is None and connector.name == self.primary_connector)
+            if was_route and not connector.closing and not connector.data_only:
+                target = self.choose_connector()
+                self._decide(FailoverDecision(
+                    "orders", connector.name, target.name if target else None,
+                    f"{connector.name} {new.value.lower()}: {reason or 'connection lost'}"))
+                with self._lock:
+                    self._route_target = target.name if target else None
+            if self.arbitrator is not None:
+                self.arbitrator.check()
+            if not connector.closing:
+                with self._lock:
+                    self._lost.add(connector.name)
+        elif new is ConnectorStatus.CONNECTED:
+            with self._lock:
+                recovered = connector.name in self._lost
+                self._lost.discard(connector.name)
+            if recovered:
+                self.reconnects += 1
+                log.info("%s reconnected", connector.name)
+
+    def _on_order_event(self, event: OrderEvent) -> None:
+        if event.kind == "reconciled":
+            self.reconciliations += 1
+
+    def _on_feed_switch(self, symbol: str, old: str | None, new: str | None,
+                        reason: str) -> None:
+        self._decide(FailoverDecision("feed", old, new, reason, symbol=symbol))
+
+    def _decide(self, decision: FailoverDecision) -> None:
+        with self._lock:
+            self.failovers += 1
+            self.last_failover = decision
+            self.decisions.append(decision)
+            del self.decisions[:-100]
+        log.warning("failover (%s%s): %s -> %s: %s", decision.kind,
+                    f" {decision.symbol}" if decision.symbol else "",
+                    decision.from_connector, decision.to_connector, decision.reason)
+        plugins.emit("stockfish_failover", decision=decision)
+
+    def _preference(self, symbol: str) -> list[str]:
+        explicit = self._feed_preference.get(symbol) or self._feed_order
+        names = self.list_connectors_objects()
+        ordered = [n for n in explicit if n in self.connectors]
+        if not ordered:
+            primary = self.primary_connector
+            ordered = ([primary] if primary else []) + [c.name for c in names
+                                                        if c.name != primary]
+        return ordered
+
+    # ------------------------------------------------------------------ health and stats
+    def get_health_status(self) -> dict[str, dict[str, Any]]:
+        return {c.name: health_report(c, c.name == self.primary_connector)
+                for c in self.list_connectors_objects()}
+
+    def get_stats(self) -> dict[str, Any]:
+        """Each connector's stats by name, a ``total`` entry summing the counters across
+        connectors, and a ``manager`` entry (failovers, reconnects, routing, arbitration)."""
+        out: dict[str, Any] = {}
+        total: dict[str, Any] = dict.fromkeys(_COUNTERS, 0)
+        total["connectors"] = 0
+        total["connected"] = 0
+        by_type: dict[str, int] = {}
+        for connector in self.list_connectors_objects():
+            stats = connector.get_stats()
+            out[connector.name] = stats
+            total["connectors"] += 1
+            total["connected"] += int(stats["connected"])
+            for key in _COUNTERS:
+                total[key] += stats.get(key) or 0
+            for key, value in stats["updates_by_type"].items():
+                by_type[key] = by_type.get(key, 0) + value
+        total["updates_by_type"] = by_type
+        out["total"] = total
+        last = self.last_failover
+        out["manager"] = {
+            "failover_strategy": self.failover_strategy.value,
+            "primary": self.primary_connector,
+            "order_route": self._route_target,
+            "failovers": self.failovers,
+            "reconnects": self.reconnects,
+            "reconciliations": self.reconciliations,
+            "orders_tracked": len(self._orders),
+            "orders_refused": self.orders_refused,
+            "health_checks": self.monitor.checks,
+            "silent_detected": self.monitor.silent_detected,
+            "last_failover": attrs.asdict(last) if last else None,
+            "router": self.router.get_stats(),
+            "arbitration": self.arbitrator.get_stats() if self.arbitrator else None,
+        }
+        return out
