@@ -42,6 +42,7 @@ class FeedArbitrator:
         self.suppressed = 0
         self._active: dict[str, str | None] = {}
         self._last_seen: dict[str, dict[str, int]] = {}
+        self._first_seen: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,7 +59,10 @@ class FeedArbitrator:
         if active == update.source:
             self.output.publish(update)
             return
-        if active is None or self._outranks(symbol, update.source, active):
+        if active is None:
+            self._first_seen[symbol] = seen[update.source]
+        if (active is None and update.source in self.preference(symbol)) or (
+                active is not None and self._outranks(symbol, update.source, active)):
             self._switch(symbol, update.source, "preferred feed is live"
                          if active is not None else "first feed")
             self.output.publish(update)
@@ -66,6 +70,7 @@ class FeedArbitrator:
             self.suppressed += 1
 
     def _outranks(self, symbol: str, candidate: str, active: str) -> bool:
+        """A feed not in the symbol's preference list never carries it."""
         order = self.preference(symbol)
         if candidate not in order:
             return False
@@ -82,7 +87,13 @@ class FeedArbitrator:
             if old == new:
                 return
             self._active[symbol] = new
-            self.switches += 1 if old is not None else 0
+            # Feeds answer a new subscription in any order: settling on the preferred one
+            # within the first stale_after is start-up, not a failover.
+            settling = time.monotonic_ns() - self._first_seen.get(symbol, 0) \
+                < self.stale_after_ns
+            if old is None or settling:
+                return
+            self.switches += 1
         if old is not None:
             log.info("feed for %s: %s -> %s (%s)", symbol, old, new, reason)
             self.on_switch(symbol, old, new, reason)

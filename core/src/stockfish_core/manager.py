@@ -346,7 +346,8 @@ class ExchangeManager:
             self.orders_refused += 1
             log.warning("order %s refused: %s", order.client_order_id, reason)
             raise OrderRejectedError(reason, order)
-        self._note_route(connector.name)
+        if connector_name is None:
+            self._note_route(connector.name)
         with self._lock:
             self._orders[order.client_order_id] = order
             self._owner[order.client_order_id] = connector.name
@@ -380,7 +381,7 @@ class ExchangeManager:
             status = old.status.value if old else "removed"
             self._decide(FailoverDecision("orders", previous, name, f"{previous} is {status}"))
         elif name == self.primary_connector:
-            self._decide(FailoverDecision("orders", previous, name, f"{name} (primary) is back"))
+            self._decide(FailoverDecision("orders", previous, name, f"primary connector {name} is back"))
 
     def _connector_for(self, order_id: str) -> BaseConnector:
         with self._lock:
@@ -415,11 +416,13 @@ class ExchangeManager:
     # ------------------------------------------------------------------ events
     def _on_status(self, connector: BaseConnector, old: ConnectorStatus,
                    new: ConnectorStatus, reason: str | None) -> None:
+        if connector.closing:  # stopped on purpose: not a failure to fail over from
+            return
         if old is ConnectorStatus.CONNECTED and new is not ConnectorStatus.CONNECTED:
             with self._lock:
                 was_route = self._route_target == connector.name or (
                     self._route_target is None and connector.name == self.primary_connector)
-            if was_route and not connector.closing and not connector.data_only:
+            if was_route and not connector.data_only:
                 target = self.choose_connector()
                 self._decide(FailoverDecision(
                     "orders", connector.name, target.name if target else None,
@@ -428,9 +431,8 @@ class ExchangeManager:
                     self._route_target = target.name if target else None
             if self.arbitrator is not None:
                 self.arbitrator.check()
-            if not connector.closing:
-                with self._lock:
-                    self._lost.add(connector.name)
+            with self._lock:
+                self._lost.add(connector.name)
         elif new is ConnectorStatus.CONNECTED:
             with self._lock:
                 recovered = connector.name in self._lost
