@@ -20,7 +20,7 @@ from stockfish_core import plugins
 from stockfish_core.errors import ConnectorError
 from stockfish_core.hookspecs import hookimpl
 from stockfish_core.manager import ExchangeManager
-from stockfish_core.models import DataType, MarketUpdate
+from stockfish_core.models import DataType, MarketUpdate, PriceTick
 from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType
 from stockfish_core.sim_venue import SimVenue
 from stockfish_core.status_view import StatusView
@@ -89,7 +89,7 @@ class Demo:
         plugins.load_plugins_once()
         offered: dict[str, Any] = {}
         plugins.get_plugin_manager().hook.stockfish_simulated_venues(
-            register=lambda name, factory: offered.setdefault(name, factory))
+            register=offered.setdefault)
         fast = {"reconnect_initial_delay": 0.2, "reconnect_max_delay": 1.0}
         connectors: dict[str, Any] = {}
         sim = offered.pop("sim")
@@ -120,10 +120,9 @@ class Demo:
         }
 
     def on_update(self, update: MarketUpdate) -> None:
-        if update.data_type is DataType.PRICE_TICK:
-            mid = update.payload.mid_price or update.payload.last
-            if mid:
-                self.prices[update.symbol] = mid
+        tick = update.payload
+        if isinstance(tick, PriceTick) and (mid := tick.mid_price or tick.last):
+            self.prices[update.symbol] = mid
 
     # -- the show -------------------------------------------------------------------------
     def order(self, manager: ExchangeManager, order: Order, connector: str | None = None,
@@ -229,10 +228,11 @@ class Demo:
         stats = manager.get_stats()
         m = stats["manager"]
         self.say("SUMMARY")
-        print(f"  updates: {stats['total']['updates_normalized']:,} normalized "
-              f"({stats['total']['data_errors']} rejected) from {stats['total']['connectors']}"
-              f" connectors; arbitration: {m['arbitration']['active'] if m['arbitration'] else '-'}",
-              file=self.out)
+        total = stats["total"]
+        active = m["arbitration"]["active"] if m["arbitration"] else "-"
+        print(f"  updates: {total['updates_normalized']:,} normalized "
+              f"({total['data_errors']} rejected) from {total['connectors']} connectors; "
+              f"active feeds: {active}", file=self.out)
         print(f"  orders sent: {len(self.sent)}; failovers {m['failovers']}, reconnects "
               f"{m['reconnects']}, reconciliations {m['reconciliations']}", file=self.out)
         for order in self.sent:

@@ -381,7 +381,8 @@ class ExchangeManager:
             status = old.status.value if old else "removed"
             self._decide(FailoverDecision("orders", previous, name, f"{previous} is {status}"))
         elif name == self.primary_connector:
-            self._decide(FailoverDecision("orders", previous, name, f"primary connector {name} is back"))
+            self._decide(FailoverDecision("orders", previous, name,
+                                          f"primary connector {name} is back"))
 
     def _connector_for(self, order_id: str) -> BaseConnector:
         with self._lock:

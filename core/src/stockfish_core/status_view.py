@@ -37,7 +37,7 @@ class StatusView:
     def rows(self) -> list[tuple[str, ...]]:
         stats = self.manager.get_stats()
         now = time.monotonic()
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for name in self.manager.list_connectors():
             s = stats[name]
             then, count = self._last.get(name, (now, s["updates_normalized"]))
