@@ -184,8 +184,9 @@ class Demo:
         self.order(manager, big, note="fills over several ticks; the venue dies mid-order")
         primary = SimVenue.get(config_venue(manager, "primary"))
         self.at(0.32)
-        self.say("KILLING the primary venue (and refusing reconnects for 3 s)")
-        primary.refuse_connections(3.0)
+        outage = round(min(3.0, 0.15 * self.duration), 1)
+        self.say(f"KILLING the primary venue (and refusing reconnects for {outage:g} s)")
+        primary.refuse_connections(outage)
         primary.drop()
         self.say(f"big order after the drop: {big.status.value}, filled "
                  f"{big.filled_quantity:g}/{big.quantity:g}, unknown outcome: "
@@ -201,15 +202,21 @@ class Demo:
                  f"unknown outcome: {big.unknown_outcome}")
         self.order(manager, Order("QQQ", OrderSide.BUY, 10), note="primary is back")
         if resting.is_open:
-            manager.cancel_order(resting.client_order_id)
-            self.say(f"cancel {resting.client_order_id} -> {resting.connector}")
+            self.cancel(manager, resting)
         self.at(0.85)
         view.render("after recovery")
         for order in self.sent:
             if order.is_open:
-                manager.cancel_order(order.client_order_id)
+                self.cancel(manager, order)
         self._wait_for(lambda: not any(o.is_open for o in self.sent), 0.95)
         return self.summary(manager)
+
+    def cancel(self, manager: ExchangeManager, order: Order) -> None:
+        try:
+            manager.cancel_order(order.client_order_id)
+            self.say(f"cancel {order.client_order_id} -> {order.connector}")
+        except ConnectorError as exc:
+            self.say(f"cancel {order.client_order_id} refused: {exc}")
 
     def _limit(self, manager: ExchangeManager, symbol: str, factor: float) -> Order:
         price = round(self.prices.get(symbol, 100.0) * factor, 2)
