@@ -170,3 +170,28 @@ def test_reconnect_after_a_stale_session_does_not_duplicate_data() -> None:
     seqs = [u.sequence for u in recorder.updates]
     assert len(seqs) == len(set(seqs)), "an update was delivered twice"
     connector.close()
+
+
+def test_a_drop_during_reconciliation_is_not_lost() -> None:
+    class Flaky(SimConnector):
+        drops_left = 1
+
+        def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
+            if self.drops_left:
+                self.drops_left -= 1
+                self.venue.drop()  # the link goes again while we reconcile
+                raise ConnectionError("link lost while reconciling")
+            return super().request_order_states(orders, timeout)
+
+    connector = Flaky(router=DataFeedRouter(), venue=f"flaky-{now_ns()}",
+                      reconnect_initial_delay=0.02, reconnect_max_delay=0.05)
+    recorder = Recorder(connector, connector.router)  # type: ignore[arg-type]
+    assert connector.connect()
+    order = Order("SPY", "BUY", 1, OrderType.LIMIT, price=0.5)
+    connector.send_order(order)
+    assert recorder.wait(lambda: order.status is OrderStatus.SUBMITTED, 5)
+    connector.venue.drop()
+    assert recorder.wait(lambda: connector.is_connected and not order.unknown_outcome, 10), \
+        connector.get_stats()
+    assert connector.stats.reconnections >= 2
+    connector.close()

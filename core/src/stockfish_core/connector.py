@@ -245,6 +245,8 @@ class BaseConnector(ABC):
         self._closing = threading.Event()
         self._reconnect_lock = threading.Lock()
         self._reconnect_thread: threading.Thread | None = None
+        self._drops = 0  # bumped by every connection error; a reconnect that saw it change
+        # while resubscribing or reconciling goes round again instead of trusting the link
         self._order_times: deque[float] = deque(maxlen=1000)
         self._sent_ns: dict[str, int] = {}
         self.backoff = Backoff(
@@ -679,6 +681,8 @@ class BaseConnector(ABC):
         stats.connection_errors += 1
         stats.error_times.append(time.monotonic())
         stats.last_error = text
+        with self._lock:
+            self._drops += 1
         log.warning("%s: connection error: %s", self.name, text)
         self.mark_unknown_outcome()
         if self._closing.is_set():
@@ -690,16 +694,25 @@ class BaseConnector(ABC):
             self.set_status(ConnectorStatus.ERROR, text)
 
     def start_reconnect(self) -> bool:
-        """Run :meth:`reconnect` on a background thread unless one is already running."""
+        """Run :meth:`reconnect` on a background thread unless one is already running
+        (a running one notices new drops and goes round again)."""
         with self._lock:
             thread = self._reconnect_thread
             if thread is not None and thread.is_alive():
                 return False
-            thread = threading.Thread(target=self.reconnect, name=f"{self.name}-reconnect",
-                                      daemon=True)
+            thread = threading.Thread(target=self._reconnect_quietly,
+                                      name=f"{self.name}-reconnect", daemon=True)
             self._reconnect_thread = thread
         thread.start()
         return True
+
+    def _reconnect_quietly(self) -> None:
+        try:
+            self.reconnect()
+        except Exception:  # never let a reconnect thread die with the link down unnoticed
+            log.exception("%s: reconnect failed", self.name)
+            if not self._closing.is_set():
+                self.set_status(ConnectorStatus.ERROR, "reconnect failed")
 
     def reconnect(self, deadline: float | None = None) -> bool:
         """Reconnect with exponential backoff and jitter, then resubscribe and reconcile.
@@ -716,6 +729,8 @@ class BaseConnector(ABC):
                 if self._closing.is_set():
                     return False
                 self.stats.reconnection_attempts += 1
+                with self._lock:
+                    drops = self._drops
                 try:
                     ok = self.connect()
                 except Exception as exc:  # a connect that raises is one failed attempt
@@ -729,9 +744,17 @@ class BaseConnector(ABC):
                     self.stats.reconnections += 1
                     log.info("%s: reconnected after %d attempt(s)", self.name,
                              self.backoff.attempt)
-                    self.resubscribe()
-                    self.reconcile_orders()
-                    return True
+                    try:
+                        self.resubscribe()
+                        self.reconcile_orders()
+                    except Exception as exc:  # the link went again mid-way: go round
+                        log.warning("%s: recovery after reconnect failed: %s", self.name, exc)
+                    with self._lock:
+                        dropped_again = self._drops != drops
+                    if self.is_connected and not dropped_again:
+                        return True
+                    log.info("%s: connection lost again while recovering; retrying",
+                             self.name)
                 if self.status is not ConnectorStatus.RECONNECTING:
                     self.set_status(ConnectorStatus.RECONNECTING)
                 if deadline is not None and time.monotonic() + delay > deadline:
