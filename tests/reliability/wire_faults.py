@@ -1,0 +1,106 @@
+"""A seeded schedule of wire faults applied through the FaultProxy while orders flow, and
+the comparison of the venue's own record with the client's view afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+from stockfish_core.connector import BaseConnector
+from stockfish_core.testing import Recorder
+
+from tests.support.fault_proxy import FaultProxy
+
+FAULT_KINDS = ("cut_rst", "cut_fin", "stall", "latency", "refuse")
+
+
+@attrs.define
+class FaultReport:
+    connector: str
+    faults: Counter[str] = attrs.field(factory=Counter)
+    orders_sent: int = 0
+    orders_refused: int = 0
+    fills: int = 0
+    mismatches: list[str] = attrs.field(factory=list)
+    stall_detect_s: list[float] = attrs.field(factory=list)
+    recover_s: list[float] = attrs.field(factory=list)
+    data_resumed: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "connector": self.connector, "faults_injected": sum(self.faults.values()),
+            "faults_by_kind": dict(self.faults), "orders_sent": self.orders_sent,
+            "orders_refused_while_down": self.orders_refused, "fills": self.fills,
+            "mismatches": len(self.mismatches), "data_resumed_after_faults": self.data_resumed,
+            "stall_detect_s_max": max(self.stall_detect_s, default=None),
+            "recover_s_median": sorted(self.recover_s)[len(self.recover_s) // 2]
+            if self.recover_s else None,
+            "seconds": round(self.seconds, 1),
+        }
+
+    def save(self) -> None:
+        """Write the figures where docs/reliability.md is made from (when asked to)."""
+        folder = os.environ.get("STOCKFISH_RELIABILITY_OUT")
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            (Path(folder) / f"{self.connector}.json").write_text(
+                json.dumps(self.summary(), indent=1))
+
+
+def run_schedule(
+    *, name: str, connector: BaseConnector, recorder: Recorder, proxy: FaultProxy,
+    symbol: str, send_orders: Callable[[random.Random], int], faults: int, seed: int,
+    heartbeat_interval: float, budget_s: float,
+) -> FaultReport:
+    """Inject ``faults`` seeded faults; after each, wait for the connector to be back and
+    market data to flow again, then let ``send_orders`` place a few more orders."""
+    rng = random.Random(seed)
+    report = FaultReport(name)
+    start = time.monotonic()
+    for _ in range(faults):
+        if time.monotonic() - start > budget_s:
+            break
+        report.orders_sent += send_orders(rng)
+        kind = rng.choice(FAULT_KINDS)
+        report.faults[kind] += 1
+        fault_at = time.monotonic()
+        if kind == "cut_rst":
+            proxy.cut(rst=True)
+        elif kind == "cut_fin":
+            proxy.cut(rst=False)
+        elif kind == "stall":
+            proxy.stall()
+            detected = recorder.wait(lambda: not connector.is_connected,
+                                     2 * heartbeat_interval + 2.0)
+            report.stall_detect_s.append(time.monotonic() - fault_at)
+            proxy.resume()
+            if not detected:
+                report.mismatches.append(f"stall not detected within "
+                                         f"{2 * heartbeat_interval + 2.0:.1f} s")
+        elif kind == "latency":
+            proxy.latency = rng.choice((0.05, 0.1, 0.2))
+            report.orders_sent += send_orders(rng)
+            recorder.wait(lambda: False, 0.3)  # orders and data flow under latency
+            proxy.latency = 0.0
+        elif kind == "refuse":
+            proxy.refuse(rng.uniform(0.2, 0.6))
+            proxy.cut(rst=True)
+        back = recorder.wait(lambda: connector.is_connected, 20.0)
+        if not back:
+            report.mismatches.append(f"did not reconnect after {kind}")
+            break
+        if recorder.wait_updates(1, 10.0, symbol=symbol):
+            report.data_resumed += 1
+        else:
+            report.mismatches.append(f"market data did not resume after {kind}")
+        report.recover_s.append(time.monotonic() - fault_at)
+    report.seconds = time.monotonic() - start
+    return report
