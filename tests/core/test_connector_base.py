@@ -195,3 +195,16 @@ def test_a_drop_during_reconciliation_is_not_lost() -> None:
         connector.get_stats()
     assert connector.stats.reconnections >= 2
     connector.close()
+
+
+def test_venue_never_fills_an_order_before_accepting_it() -> None:
+    connector = make(tick_interval=0.002, latency=0.05)
+    recorder = Recorder(connector, connector.router)  # type: ignore[arg-type]
+    assert connector.connect()
+    connector.subscribe_price("SPY")
+    order = Order("SPY", "BUY", 7)
+    connector.send_order(order)
+    assert recorder.wait(lambda: order.status is OrderStatus.FILLED, 5)
+    venue_fills = [f for f in connector.venue.fills if f["client_order_id"] == order.client_order_id]
+    assert len(venue_fills) == 1 and venue_fills[0]["quantity"] == 7
+    connector.close()

@@ -72,7 +72,7 @@ class _VenueOrder:
         self.stop_price: float | None = msg.get("stop_price")
         self.tif: str = msg.get("time_in_force", "DAY")
         self.session: SimSession | None = session
-        self.status = "SUBMITTED"
+        self.status = "PENDING_NEW"  # not matchable until accepted
         self.filled = 0.0
         self.fills: list[dict[str, Any]] = []
         self.reason: str | None = None
@@ -314,6 +314,7 @@ class SimVenue:
             order.reason = reason
             self._report(order, "REJECTED", reason=reason)
             return
+        order.status = "SUBMITTED"
         self._report(order, "SUBMITTED")
         self._match(order)
         if order.open and order.tif in ("IOC", "FOK"):
@@ -332,6 +333,8 @@ class SimVenue:
         return None
 
     def _match(self, order: _VenueOrder) -> None:
+        if not order.open or order.quantity - order.filled <= 1e-9:
+            return
         mid = self._mid(order.symbol)
         bid, ask = round(mid - 0.01, 2), round(mid + 0.01, 2)
         touch = ask if order.side == "BUY" else bid
