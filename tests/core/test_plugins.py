@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import subprocess
 import sys
@@ -15,8 +14,6 @@ from stockfish_core.errors import ConfigError, PluginError
 from stockfish_core.hookspecs import hookimpl
 from stockfish_core.models import now_ns
 from stockfish_core.sim import SimConnector
-
-from tests.core.fixtures.broken_plugins import install
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,36 +51,6 @@ def test_env_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
         assert list(plugins.load_plugins(reload=True)) == ["sim"]
     finally:
         plugins._registry = saved
-
-
-def test_broken_plugins_are_reported_and_skipped(tmp_path: Path) -> None:
-    install(tmp_path)
-    result = run_cli("plugins", "--json", env_extra={"PYTHONPATH": str(tmp_path)})
-    assert result.returncode == 0, result.stderr
-    listed = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
-    assert listed["sim"]["error"] is None and listed["sim"]["connector_types"] == ["sim"]
-    assert listed["good_extra"]["error"] is None
-    assert listed["good_extra"]["dist"] == "stockfish-test-good_extra"
-    assert "kaboom at import" in listed["raises_at_import"]["error"]
-    assert "hook exploded" in listed["hook_raises"]["error"]
-    assert "already registered" in listed["duplicate_name"]["error"]
-    assert "expected ConnectorType" in listed["malformed_type"]["error"]
-    for name in ("raises_at_import", "hook_raises", "duplicate_name", "malformed_type"):
-        assert listed[name]["connector_types"] == []
-        assert listed[name]["version"] == "0.0.1"
-    text = run_cli("plugins", env_extra={"PYTHONPATH": str(tmp_path)}).stdout
-    assert "ERROR: import failed: RuntimeError: kaboom at import" in text
-
-
-def test_config_naming_a_broken_plugin_fails_clearly(tmp_path: Path) -> None:
-    install(tmp_path)
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("connectors:\n  feed:\n    type: raises_at_import\n")
-    result = run_cli("check", str(cfg), env_extra={"PYTHONPATH": str(tmp_path)})
-    assert result.returncode == 1
-    assert "connectors.feed.type: connector type 'raises_at_import': plugin " \
-           "'raises_at_import' (dist stockfish-test-raises_at_import) failed to load" \
-           in result.stderr
 
 
 def test_heavy_libraries_are_not_imported_at_discovery() -> None:

@@ -13,7 +13,7 @@ import attrs
 
 __all__ = ["ConnectorSettings", "Secret", "non_negative", "positive"]
 
-MASK = "********"
+from stockfish_core.redaction import MASK
 
 
 class Secret:
@@ -25,6 +25,9 @@ class Secret:
         if isinstance(value, Secret):
             value = value.reveal()
         self._value = str(value)
+        from stockfish_core.redaction import register_secret
+
+        register_secret(self._value)
 
     def reveal(self) -> str:
         return self._value
