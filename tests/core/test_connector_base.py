@@ -208,3 +208,24 @@ def test_venue_never_fills_an_order_before_accepting_it() -> None:
     venue_fills = [f for f in connector.venue.fills if f["client_order_id"] == order.client_order_id]
     assert len(venue_fills) == 1 and venue_fills[0]["quantity"] == 7
     connector.close()
+
+
+def test_old_terminal_orders_are_forgotten_beyond_the_cap() -> None:
+    class Small(SimConnector):
+        max_terminal_orders = 20
+
+    connector = Small(router=DataFeedRouter(), venue=f"cap-{now_ns()}")
+    recorder = Recorder(connector, connector.router)  # type: ignore[arg-type]
+    assert connector.connect()
+    working = Order("SPY", "BUY", 1, OrderType.LIMIT, price=0.5)
+    connector.send_order(working)
+    done = []
+    for _ in range(40):
+        order = Order("SPY", "BUY", 1)
+        connector.send_order(order)
+        assert recorder.wait(lambda o=order: o.status is OrderStatus.FILLED, 5)
+        done.append(order)
+    assert len(connector.orders) <= 21
+    assert connector.find_order(working.client_order_id) is working  # open: kept
+    assert connector.find_order(done[-1].client_order_id) is done[-1]
+    connector.close()

@@ -207,6 +207,10 @@ class BaseConnector(ABC):
     Construct with ``Connector(router=None, name=..., settings=..., **setting_overrides)``.
     """
 
+    #: Terminal orders kept for lookups; beyond this the oldest terminal ones are forgotten
+    #: so that a process running for weeks does not grow without bound.
+    max_terminal_orders: ClassVar[int] = 50_000
+
     connector_type: ClassVar[str] = "base"
     capabilities: ClassVar[Capabilities] = Capabilities()
     settings_class: ClassVar[type] = ConnectorSettings
@@ -496,6 +500,8 @@ class BaseConnector(ABC):
                 self._reject_locally(order, reason)
             order.connector = self.name
             self.orders[order.client_order_id] = order
+            if len(self.orders) > self.max_terminal_orders:
+                self._forget_old_orders()
             self.stats.orders_submitted += 1
             self._order_times.append(time.monotonic())
             self._sent_ns[order.client_order_id] = now_ns()
@@ -541,6 +547,20 @@ class BaseConnector(ABC):
         if isinstance(reason, str) and "not connected" in reason:
             raise NotConnectedError(reason)
         raise OrderRejectedError(reason, order)
+
+    def _forget_old_orders(self) -> None:
+        """Drop the oldest terminal orders down to 90% of the cap (caller holds the lock)."""
+        excess = len(self.orders) - int(self.max_terminal_orders * 0.9)
+        for client_id in list(self.orders):
+            if excess <= 0:
+                break
+            order = self.orders[client_id]
+            if order.is_terminal and not order.unknown_outcome:
+                del self.orders[client_id]
+                self._sent_ns.pop(client_id, None)
+                if order.order_id:
+                    self._venue_ids.pop(order.order_id, None)
+                excess -= 1
 
     def find_order(self, order_id: str) -> Order:
         """Look an order up by client order id or venue order id."""

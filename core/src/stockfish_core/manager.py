@@ -351,6 +351,8 @@ class ExchangeManager:
         with self._lock:
             self._orders[order.client_order_id] = order
             self._owner[order.client_order_id] = connector.name
+            if len(self._orders) > connector.max_terminal_orders:
+                self._forget_old_orders(connector.max_terminal_orders)
         try:
             return connector.send_order(order)
         except Exception:
@@ -359,6 +361,21 @@ class ExchangeManager:
                     self._orders.pop(order.client_order_id, None)
                     self._owner.pop(order.client_order_id, None)
             raise
+
+    def _forget_old_orders(self, cap: int) -> None:
+        """Forget the oldest terminal orders down to 90% of ``cap`` (caller holds the lock);
+        their connectors forget them the same way."""
+        excess = len(self._orders) - int(cap * 0.9)
+        for client_id in list(self._orders):
+            if excess <= 0:
+                break
+            order = self._orders[client_id]
+            if order.is_terminal and not order.unknown_outcome:
+                del self._orders[client_id]
+                self._owner.pop(client_id, None)
+                if order.order_id:
+                    self._owner.pop(order.order_id, None)
+                excess -= 1
 
     def _no_connector_reason(self, order: Order) -> str:
         def state(c: BaseConnector) -> str:
