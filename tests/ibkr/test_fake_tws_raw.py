@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from stockfish_ibkr.testing import FakeTWS
 
 
@@ -13,6 +16,17 @@ def _ib(backend: str, tws: FakeTWS, client_id: int = 7) -> tuple[Any, Any]:
     ib = mod.IB()
     ib.connect("127.0.0.1", tws.port, clientId=client_id, timeout=5)
     return mod, ib
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_loop() -> Iterator[None]:
+    # The raw clients' sync API runs on the main thread's event loop; asyncio.run() in an
+    # earlier test leaves the main thread with none.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 def test_raw_client_session(backend: str, tws: FakeTWS) -> None:

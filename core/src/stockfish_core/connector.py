@@ -13,7 +13,6 @@ logging or hook calls.
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
@@ -25,6 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from stockfish_core.backoff import Backoff
+from stockfish_core.capabilities import Capabilities
+from stockfish_core.enums import ConnectorStatus
 from stockfish_core.errors import NotConnectedError, OrderRejectedError, UnknownOrderError
 from stockfish_core.models import DataType, MarketUpdate, now_ns, ns_to_datetime
 from stockfish_core.orders import (
@@ -32,8 +33,6 @@ from stockfish_core.orders import (
     Order,
     OrderEvent,
     OrderStatus,
-    OrderType,
-    TimeInForce,
     Transition,
 )
 from stockfish_core.settings import ConnectorSettings
@@ -52,13 +51,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class ConnectorStatus(str, enum.Enum):
-    DISCONNECTED = "DISCONNECTED"
-    CONNECTING = "CONNECTING"
-    CONNECTED = "CONNECTED"
-    RECONNECTING = "RECONNECTING"
-    ERROR = "ERROR"
-
 
 _S = ConnectorStatus
 STATUS_TRANSITIONS: dict[ConnectorStatus, frozenset[ConnectorStatus]] = {
@@ -68,32 +60,6 @@ STATUS_TRANSITIONS: dict[ConnectorStatus, frozenset[ConnectorStatus]] = {
     _S.RECONNECTING: frozenset({_S.CONNECTING, _S.CONNECTED, _S.DISCONNECTED, _S.ERROR}),
     _S.ERROR: frozenset({_S.CONNECTING, _S.RECONNECTING, _S.DISCONNECTED}),
 }
-
-ALL_ORDER_TYPES = frozenset(OrderType)
-ALL_TIME_IN_FORCE = frozenset(TimeInForce)
-
-
-@attrs.frozen
-class Capabilities:
-    """What a connector type can do; the manager and the base class enforce it."""
-
-    data_types: frozenset[DataType] = attrs.field(default=frozenset(), converter=frozenset)
-    order_types: frozenset[OrderType] = attrs.field(default=frozenset(), converter=frozenset)
-    time_in_force: frozenset[TimeInForce] = attrs.field(
-        default=ALL_TIME_IN_FORCE, converter=frozenset
-    )
-    data_only: bool = False
-    supports_replace: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "data_types": sorted(t.value for t in self.data_types),
-            "order_types": sorted(t.value for t in self.order_types),
-            "time_in_force": sorted(t.value for t in self.time_in_force),
-            "data_only": self.data_only,
-            "supports_replace": self.supports_replace,
-        }
-
 
 @attrs.define(slots=True)
 class ReconcileReport:

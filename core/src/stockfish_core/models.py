@@ -6,12 +6,13 @@ Prices and sizes are floats; times are integer nanoseconds since the epoch
 
 from __future__ import annotations
 
-import enum
 import time
 from datetime import datetime, timezone
 from typing import Any
 
 import attrs
+
+from stockfish_core.enums import DataType
 
 __all__ = [
     "DataType",
@@ -34,17 +35,6 @@ def ns_to_datetime(ns: int) -> datetime:
     """Convert integer epoch nanoseconds to an aware UTC datetime."""
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
 
-
-class DataType(str, enum.Enum):
-    """Kind of event carried by a :class:`MarketUpdate`."""
-
-    PRICE_TICK = "price_tick"
-    ORDERBOOK_SNAPSHOT = "orderbook_snapshot"
-    OHLCV_BAR = "ohlcv_bar"
-    TRADE = "trade"
-    NEWS = "news"
-    MACRO = "macro"
-    CUSTOM = "custom"
 
 
 class _Serializable:

@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from stockfish_core.enums import _TERMINAL, OrderSide, OrderStatus, OrderType, TimeInForce
 from stockfish_core.models import now_ns, ns_to_datetime
 
 __all__ = [
@@ -40,42 +41,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class OrderSide(str, enum.Enum):
-    BUY = "BUY"
-    SELL = "SELL"
-
-
-class OrderType(str, enum.Enum):
-    MARKET = "MARKET"
-    LIMIT = "LIMIT"
-    STOP = "STOP"
-    STOP_LIMIT = "STOP_LIMIT"
-
-
-class TimeInForce(str, enum.Enum):
-    DAY = "DAY"
-    GTC = "GTC"
-    IOC = "IOC"
-    FOK = "FOK"
-
-
-class OrderStatus(str, enum.Enum):
-    PENDING = "PENDING"
-    SUBMITTED = "SUBMITTED"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELLED = "CANCELLED"
-    REJECTED = "REJECTED"
-    ERROR = "ERROR"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.ERROR}
-)
 _ENDINGS = {OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.ERROR}
 LEGAL_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     # A venue may report a fill before its acknowledgement reaches us.

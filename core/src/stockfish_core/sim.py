@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, ClassVar
+from typing import Any
 
-import attrs
-
-from stockfish_core.connector import BaseConnector, Capabilities, ConnectorStatus
+from stockfish_core.connector import BaseConnector, ConnectorStatus
 from stockfish_core.errors import (
     NotConnectedError,
     SubscriptionError,
 )
-from stockfish_core.hookspecs import hookimpl
 from stockfish_core.models import (
     DataType,
     MacroEvent,
@@ -32,17 +29,12 @@ from stockfish_core.models import (
     Trade,
     now_ns,
 )
-from stockfish_core.orders import Fill, Order, OrderStatus, OrderType
-from stockfish_core.settings import ConnectorSettings, non_negative, positive
+from stockfish_core.orders import Fill, Order, OrderStatus
+from stockfish_core.sim_plugin import CAPABILITIES, SimSettings
 from stockfish_core.sim_venue import SimVenue
 
 __all__ = ["SimConnector", "SimSettings"]
 
-CAPABILITIES = Capabilities(
-    data_types=frozenset(DataType),
-    order_types=frozenset(OrderType),
-    supports_replace=False,
-)
 _STATUS = {
     "SUBMITTED": OrderStatus.SUBMITTED,
     "CANCELLED": OrderStatus.CANCELLED,
@@ -50,28 +42,6 @@ _STATUS = {
     "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
     "FILLED": OrderStatus.FILLED,
 }
-
-
-@attrs.frozen(kw_only=True)
-class SimSettings(ConnectorSettings):
-    """Settings of the ``sim`` connector.
-
-    ``venue`` names the in-process venue (connectors naming the same venue share it);
-    ``seed`` seeds its random walk; ``tick_interval`` (s) paces its data; ``latency`` (s)
-    delays its order acknowledgements; ``listed`` restricts the symbols it lists (empty:
-    any well-formed symbol not starting with ``UNKNOWN``); ``top_size`` is the size at the
-    touch, so larger orders fill partially over several ticks.
-    """
-
-    venue: str = "sim"
-    seed: int = 0
-    tick_interval: float = attrs.field(default=0.02, validator=positive)
-    latency: float = attrs.field(default=0.0, validator=non_negative)
-    listed: tuple[str, ...] = ()
-    top_size: float = attrs.field(default=100.0, validator=non_negative)
-    heartbeat_interval: float = attrs.field(default=1.0, validator=positive)
-
-    ENV_OVERRIDES: ClassVar[dict[str, str]] = {}
 
 
 class SimConnector(BaseConnector):
@@ -364,43 +334,3 @@ class _Session:
         if not self.closed:
             self.closed = True
             self.connector._lost(reason)
-
-
-class _SimDemoVenue:
-    """A ``sim`` venue for ``stockfish-rt demo`` and integration tests."""
-
-    def __init__(self, name: str = "sim", seed: int = 0, tick_interval: float = 0.02,
-                 **settings: Any) -> None:
-        self.name = name
-        self.seed = seed
-        self.tick_interval = tick_interval
-        self.settings = settings
-        self.venue: SimVenue | None = None
-
-    def start(self) -> dict[str, Any]:
-        self.venue = SimVenue.get(self.name, seed=self.seed, tick_interval=self.tick_interval)
-        return {"type": "sim", "venue": self.name, "seed": self.seed,
-                "tick_interval": self.tick_interval, **self.settings}
-
-    def stop(self) -> None:
-        if self.venue is not None:
-            self.venue.stop()
-
-    def drop_connections(self) -> None:
-        if self.venue is not None:
-            self.venue.drop()
-
-
-@hookimpl
-def stockfish_register_connectors(register: Any) -> None:
-    from stockfish_core.plugins import ConnectorType
-
-    register(ConnectorType(
-        name="sim", connector_class=SimConnector, settings_class=SimSettings,
-        description="In-process paper venue: random-walk data, fills, fault injection",
-        capabilities=CAPABILITIES, install_hint="built into stockfish-core"))
-
-
-@hookimpl
-def stockfish_simulated_venues(register: Any) -> None:
-    register("sim", _SimDemoVenue)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stockfish_core.connector import Capabilities
+from stockfish_core.capabilities import Capabilities
+from stockfish_core.enums import DataType, OrderType
 from stockfish_core.hookspecs import hookimpl
-from stockfish_core.models import DataType
-from stockfish_core.orders import OrderType
 
 from stockfish_ibkr.settings import IBKRSettings
 
