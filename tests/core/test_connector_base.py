@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import pytest
 from stockfish_core.backoff import Backoff
@@ -228,4 +229,20 @@ def test_old_terminal_orders_are_forgotten_beyond_the_cap() -> None:
     assert len(connector.orders) <= 21
     assert connector.find_order(working.client_order_id) is working  # open: kept
     assert connector.find_order(done[-1].client_order_id) is done[-1]
+    connector.close()
+
+
+def test_watchdog_detects_a_silent_connection_within_two_intervals() -> None:
+    connector = make(heartbeat_interval=0.2, tick_interval=0.01)
+    recorder = Recorder(connector, connector.router)  # type: ignore[arg-type]
+    assert connector.connect()
+    connector.subscribe_price("SPY")
+    assert recorder.wait_updates(3, 5)
+    connector.venue.hang(1.5)  # bytes stop, the "socket" stays up
+    hung_at = time.monotonic()
+    assert recorder.wait(lambda: not connector.is_connected, 2.0)
+    detected = time.monotonic() - hung_at
+    assert detected <= 2 * 0.2 + 0.2, detected  # two intervals plus one watchdog period
+    assert "no heartbeat" in (connector.stats.last_error or "")
+    assert recorder.wait(lambda: connector.is_connected, 10)
     connector.close()

@@ -177,6 +177,11 @@ class BaseConnector(ABC):
     #: so that a process running for weeks does not grow without bound.
     max_terminal_orders: ClassVar[int] = 50_000
 
+    #: Run the base watchdog: a connection silent (no heartbeat, no update) for two
+    #: ``heartbeat_interval`` is reported lost. Connectors with a probe of their own that
+    #: already does this may turn it off.
+    watchdog: ClassVar[bool] = True
+
     connector_type: ClassVar[str] = "base"
     capabilities: ClassVar[Capabilities] = Capabilities()
     settings_class: ClassVar[type] = ConnectorSettings
@@ -215,6 +220,7 @@ class BaseConnector(ABC):
         self._closing = threading.Event()
         self._reconnect_lock = threading.Lock()
         self._reconnect_thread: threading.Thread | None = None
+        self._watchdog_thread: threading.Thread | None = None
         self._drops = 0  # bumped by every connection error; a reconnect that saw it change
         # while resubscribing or reconciling goes round again instead of trusting the link
         self._order_times: deque[float] = deque(maxlen=1000)
@@ -356,6 +362,7 @@ class BaseConnector(ABC):
             if status is ConnectorStatus.CONNECTED:
                 self.stats.connected_at = now_ns()
                 self.stats.last_heartbeat_ns = self.stats.connected_at
+                self._start_watchdog()
             elif old is ConnectorStatus.CONNECTED:
                 self.stats.connected_at = None
         log.info("%s: %s -> %s%s", self.name, old.value, status.value,
@@ -406,6 +413,22 @@ class BaseConnector(ABC):
 
         plugins.emit("stockfish_sequence_gap", connector=self.name, symbol=symbol,
                      first_missing=first_missing, last_missing=last_missing)
+
+    def _start_watchdog(self) -> None:
+        """Start the silence watchdog once (caller holds the lock)."""
+        if not self.watchdog or (self._watchdog_thread is not None
+                                 and self._watchdog_thread.is_alive()):
+            return
+        self._watchdog_thread = threading.Thread(target=self._watch, daemon=True,
+                                                 name=f"{self.name}-watchdog")
+        self._watchdog_thread.start()
+
+    def _watch(self) -> None:
+        interval = float(getattr(self.settings, "heartbeat_interval", 30.0))
+        while not self._closing.wait(interval / 2):
+            if self.is_stale():
+                age = self.heartbeat_age() or 0.0
+                self.handle_connection_error(f"no heartbeat or data for {age:.1f} s")
 
     def heartbeat_age(self) -> float | None:
         """Seconds since the last heartbeat or update, whichever is newer."""
@@ -758,9 +781,9 @@ class BaseConnector(ABC):
         try:
             self.disconnect()
         finally:
-            thread = self._reconnect_thread
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(timeout)
+            for thread in (self._reconnect_thread, self._watchdog_thread):
+                if thread is not None and thread is not threading.current_thread():
+                    thread.join(timeout)
 
     def reopen(self) -> None:
         """Allow reconnects again after :meth:`close` (used by ``connect`` callers)."""
