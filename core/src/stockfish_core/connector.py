@@ -34,6 +34,7 @@ from stockfish_core.orders import (
     OrderEvent,
     OrderStatus,
     Transition,
+    forget_terminal,
 )
 from stockfish_core.settings import ConnectorSettings
 
@@ -538,18 +539,11 @@ class BaseConnector(ABC):
         raise OrderRejectedError(reason, order)
 
     def _forget_old_orders(self) -> None:
-        """Drop the oldest terminal orders down to 90% of the cap (caller holds the lock)."""
-        excess = len(self.orders) - int(self.max_terminal_orders * 0.9)
-        for client_id in list(self.orders):
-            if excess <= 0:
-                break
-            order = self.orders[client_id]
-            if order.is_terminal and not order.unknown_outcome:
-                del self.orders[client_id]
-                self._sent_ns.pop(client_id, None)
-                if order.order_id:
-                    self._venue_ids.pop(order.order_id, None)
-                excess -= 1
+        """Bound memory: forget the oldest terminal orders (caller holds the lock)."""
+        for order in forget_terminal(self.orders, self.max_terminal_orders):
+            self._sent_ns.pop(order.client_order_id, None)
+            if order.order_id:
+                self._venue_ids.pop(order.order_id, None)
 
     def find_order(self, order_id: str) -> Order:
         """Look an order up by client order id or venue order id."""

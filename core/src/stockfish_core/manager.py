@@ -30,7 +30,7 @@ from stockfish_core.connector import BaseConnector, ConnectorStatus
 from stockfish_core.errors import OrderRejectedError, UnknownOrderError
 from stockfish_core.health import HealthMonitor, health_report, health_score
 from stockfish_core.models import DataType, now_ns
-from stockfish_core.orders import Order, OrderEvent, OrderStatus
+from stockfish_core.orders import Order, OrderEvent, OrderStatus, forget_terminal
 from stockfish_core.router import DataFeedRouter
 
 __all__ = ["ExchangeManager", "FailoverDecision", "FailoverStrategy"]
@@ -363,19 +363,12 @@ class ExchangeManager:
             raise
 
     def _forget_old_orders(self, cap: int) -> None:
-        """Forget the oldest terminal orders down to 90% of ``cap`` (caller holds the lock);
-        their connectors forget them the same way."""
-        excess = len(self._orders) - int(cap * 0.9)
-        for client_id in list(self._orders):
-            if excess <= 0:
-                break
-            order = self._orders[client_id]
-            if order.is_terminal and not order.unknown_outcome:
-                del self._orders[client_id]
-                self._owner.pop(client_id, None)
-                if order.order_id:
-                    self._owner.pop(order.order_id, None)
-                excess -= 1
+        """Forget the oldest terminal orders, as their connectors do (caller holds the
+        lock)."""
+        for order in forget_terminal(self._orders, cap):
+            self._owner.pop(order.client_order_id, None)
+            if order.order_id:
+                self._owner.pop(order.order_id, None)
 
     def _no_connector_reason(self, order: Order) -> str:
         def state(c: BaseConnector) -> str:

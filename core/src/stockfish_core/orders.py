@@ -35,6 +35,7 @@ __all__ = [
     "OrderType",
     "TimeInForce",
     "Transition",
+    "forget_terminal",
     "new_client_order_id",
 ]
 
@@ -329,6 +330,22 @@ class Order:
             f" {self.order_type.value}{px} {self.status.value}"
             f" filled={self.filled_quantity:g})"
         )
+
+
+def forget_terminal(orders: dict[str, Order], cap: int) -> list[Order]:
+    """Remove the oldest terminal orders from ``orders`` (insertion-ordered) down to 90% of
+    ``cap``; open and unknown-outcome orders are always kept. Returns what was removed."""
+    excess = len(orders) - int(cap * 0.9)
+    removed: list[Order] = []
+    for key in list(orders):
+        if excess <= 0:
+            break
+        order = orders[key]
+        if order.is_terminal and not order.unknown_outcome:
+            del orders[key]
+            removed.append(order)
+            excess -= 1
+    return removed
 
 
 @attrs.frozen(slots=True)
