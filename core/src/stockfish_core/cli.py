@@ -2,7 +2,8 @@
 
 Subcommands: ``plugins`` (what is installed), ``check`` (validate a configuration),
 ``run`` (run connectors from a configuration), ``demo`` (everything against the simulated
-venues), ``new-connector`` (scaffold a plugin package), ``bench`` (the benchmark suite).
+venues), ``new-connector`` (scaffold a plugin package). The benchmarks run from a checkout
+with ``python -m benchmarks``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,6 @@ _DELEGATED = (
     ("run", "stockfish_core.runner", "run the configured connectors"),
     ("demo", "stockfish_core.demo", "run everything against the simulated venues"),
     ("new-connector", "stockfish_core.scaffold", "scaffold a new connector plugin package"),
-    ("bench", "stockfish_core.bench", "run the benchmark suite"),
 )
 
 
