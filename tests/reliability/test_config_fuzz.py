@@ -3,11 +3,26 @@ problem names a path."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stockfish_core import plugins
 from stockfish_core.config import load_config
 from stockfish_core.errors import ConfigError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _plugins_loaded() -> Iterator[None]:
+    # A fuzzed `plugins: []` would otherwise be the first load in this process and leave
+    # an empty registry behind for the tests that follow.
+    saved = plugins._registry
+    plugins.load_plugins(reload=True)
+    yield
+    plugins._registry = saved
+
 
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-10**6, 10**6),

@@ -227,7 +227,10 @@ _converter = _make_converter()
 def _flatten(exc: BaseException, path: str, out: list[tuple[str, str]]) -> None:
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
-        for key in sorted(exc.extra_fields):
+        for key in sorted(exc.extra_fields, key=str):
+            if not isinstance(key, str):  # YAML allows null, number or complex keys
+                out.append((path, f"setting names must be text, got {key!r}"))
+                continue
             hint = difflib.get_close_matches(key, known, n=1)
             out.append((f"{path}.{key}", "unknown setting" +
                         (f" (did you mean {hint[0]!r}?)" if hint else "")))
