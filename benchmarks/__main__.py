@@ -160,7 +160,7 @@ def plot(results: list[dict[str, Any]], folder: Path) -> None:
         fig.tight_layout()
         fig.savefig(folder / "throughput.png", dpi=110)
         plt.close(fig)
-    cdfs = [(f"{r['name']}: {m['metric']}", m["samples"]) for r in results
+    cdfs = [(f"{r['name']}: {m['metric']} ({m['unit']})", m["samples"]) for r in results
             for m in r["metrics"] if m.get("samples")]
     if cdfs:
         fig, ax = plt.subplots(figsize=(9, 5))
@@ -169,7 +169,7 @@ def plot(results: list[dict[str, Any]], folder: Path) -> None:
             ys = [(i + 1) / len(data) for i in range(len(data))]
             ax.plot(data, ys, label=label)
         ax.set_xscale("log")
-        ax.set_xlabel("latency (µs, log scale)")
+        ax.set_xlabel("latency, in each curve's unit (log scale)")
         ax.set_ylabel("fraction of samples")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
