@@ -79,15 +79,16 @@ def test_ibkr_survives_a_hundred_wire_faults() -> None:
                                          for o in orders), 30), \
             [o for o in orders if not o.is_terminal or o.unknown_outcome][:5]
         assert set(connector.subscriptions) == subscriptions
+        placed = Counter(o["order_ref"] for o in tws.orders_received)
+        venue_orders = {o["order_ref"]: o for o in tws.orders()}
+        executions = tws.executions
     finally:
         connector.close(timeout=5)
         proxy.close()
         tws.stop()
 
-    placed = Counter(o["order_ref"] for o in tws.orders_received)
-    venue_orders = {o["order_ref"]: o for o in tws.orders()}
     venue_fills: dict[str, list[str]] = {}
-    for execution in tws.executions:
+    for execution in executions:
         venue_fills.setdefault(execution["order_ref"], []).append(execution["exec_id"])
     for order in orders:
         cid = order.client_order_id
@@ -99,7 +100,8 @@ def test_ibkr_survives_a_hundred_wire_faults() -> None:
         truth = venue_orders.get(cid)
         expected = STATUS.get(truth["status"]) if truth else OrderStatus.REJECTED
         if order.status is not expected:
-            report.mismatches.append(f"{cid}: {order.status.value} but TWS says "
+            report.mismatches.append(f"{cid}: {order.status.value} "
+                                     f"({order.reject_reason or ''}) but TWS says "
                                      f"{truth['status'] if truth else 'never received'}")
     report.fills = sum(len(o.fills) for o in orders)
     report.save()

@@ -151,6 +151,14 @@ class IBKRConnector(BaseConnector):
 
     connector_type = "ibkr"
     capabilities = CAPABILITIES
+    #: An order TWS has no record of is declared never received only when it is still
+    #: unknown this many seconds later: bytes written into a connection that stalled can
+    #: reach TWS after the client has given that connection up and reconnected.
+    unknown_order_grace: float = 2.0
+    # The reqCurrentTime probe (``_heartbeat``) already reports a silent connection within
+    # two intervals, from the loop thread that owns the socket; the base watchdog would race
+    # it and report the same stall from another thread.
+    watchdog = False
     settings_class = IBKRSettings
 
     def __init__(self, router: Any = None, *, name: str | None = None, settings: Any = None,
@@ -176,6 +184,8 @@ class IBKRConnector(BaseConnector):
         self._bar_routes: dict[int, _Route] = {}  # id(RealTimeBarList) -> route
         self._news_on = False
         self._trades: dict[str, Any] = {}  # client order id -> ib Trade
+        # client order id -> monotonic time TWS was first found to have no record of it
+        self._unseen_since: dict[str, float] = {}
         self._last_errors: dict[int, tuple[int, str]] = {}  # code -> (reqId, message)
         self._link_down = False
         self._link_restored = threading.Event()
@@ -1200,6 +1210,7 @@ class IBKRConnector(BaseConnector):
                 answered.add(cid)
                 self._bind(cid, trade.order)
                 self._apply_trade_status(cid, trade)
+        recheck: list[str] = []
         for cid in wanted - answered:
             order = self.orders.get(cid)
             if order is None:
@@ -1208,13 +1219,28 @@ class IBKRConnector(BaseConnector):
                 answered.add(cid)
                 continue
             if not order.fills:
-                # TWS knows nothing of it (no open, completed or executed order): it never
-                # arrived, so it is not working anywhere.
+                first_unseen = self._unseen_since.setdefault(cid, time.monotonic())
+                if time.monotonic() - first_unseen < self.unknown_order_grace:
+                    recheck.append(cid)
+                    continue
+                # Still unknown to TWS after the grace (no open, completed or executed
+                # order): it never arrived, so it is not working anywhere.
                 answered.add(cid)
                 self.on_order_status(cid, OrderStatus.REJECTED,
                                      reason="IB has no record of this order (never received)")
+        for cid in answered:
+            self._unseen_since.pop(cid, None)
+        if recheck:
+            self.ib_counters["reconcile_rechecks"] += 1
+            self._spawn(self._recheck_unseen, "reconcile-recheck")
         self.ib_counters["reconciliations"] += 1
         return answered
+
+    def _recheck_unseen(self) -> None:
+        """Reconcile again once the grace has passed (a thread of its own, off the loop)."""
+        if self._closing.wait(self.unknown_order_grace) or not self.is_connected:
+            return  # closed, or down again: the next reconnect reconciles anyway
+        self.reconcile_orders()
 
     # ================================================================== account
     def get_positions(self) -> list[dict[str, Any]]:
