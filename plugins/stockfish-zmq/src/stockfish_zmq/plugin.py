@@ -1,0 +1,67 @@
+"""Plugin entry point of ``stockfish-zmq`` (cheap to import: no pyzmq here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stockfish_core.capabilities import Capabilities
+from stockfish_core.enums import DataType
+from stockfish_core.hookspecs import hookimpl
+
+from stockfish_zmq.settings import ZMQSettings
+
+__all__ = ["CAPABILITIES", "PublisherVenue"]
+
+CAPABILITIES = Capabilities(
+    data_types=frozenset({DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE,
+                          DataType.CUSTOM}),
+    order_types=frozenset(),
+    data_only=True,
+)
+
+
+class PublisherVenue:
+    """A simulated ZeroMQ publisher for ``stockfish-rt demo`` and integration tests."""
+
+    symbols = ("BTCUSD", "ETHUSD")
+
+    def __init__(self, rate: float = 200.0, redundant: bool = True, **options: Any) -> None:
+        self.rate = rate
+        self.redundant = redundant
+        self.options = options
+        self.publisher: Any = None
+
+    def start(self) -> dict[str, Any]:
+        from stockfish_zmq.testing import SimPublisher
+
+        self.publisher = SimPublisher(symbols=self.symbols, copies=2 if self.redundant else 1,
+                                      **self.options)
+        self.publisher.start()
+        self.publisher.stream(rate=self.rate)
+        return {"type": "zmq", "endpoints": list(self.publisher.endpoints),
+                "heartbeat_interval": 1.0, "connect_timeout": 5.0}
+
+    def stop(self) -> None:
+        if self.publisher is not None:
+            self.publisher.stop()
+
+    def drop_connections(self) -> None:
+        """Restart the publisher sockets on the same ports: subscribers see a disconnect."""
+        if self.publisher is not None:
+            self.publisher.restart()
+
+
+@hookimpl
+def stockfish_register_connectors(register: Any) -> None:
+    from stockfish_core.plugins import ConnectorType
+
+    register(ConnectorType(
+        name="zmq", connector_class="stockfish_zmq.connector:ZMQConnector",
+        settings_class=ZMQSettings,
+        description="ZeroMQ JSON market-data feeds: sequencing, gap detection, redundancy",
+        capabilities=CAPABILITIES, install_hint="pip install stockfish-zmq"))
+
+
+@hookimpl
+def stockfish_simulated_venues(register: Any) -> None:
+    register("zmq", PublisherVenue)

@@ -1,0 +1,5 @@
+"""A simulated ZeroMQ market-data publisher for tests, the demo and benchmarks."""
+
+from stockfish_zmq.testing.publisher import SimPublisher
+
+__all__ = ["SimPublisher"]
