@@ -217,3 +217,27 @@ def test_close_stops_the_loop_thread(make_connector: Callable[..., IBKRConnector
     thread.join(5.0)
     assert not thread.is_alive()
     assert connector.status is ConnectorStatus.DISCONNECTED
+
+
+def test_connects_from_a_worker_thread_in_a_fresh_process(tws: FakeTWS) -> None:
+    """The manager connects from worker threads; the backend's first import there (eventkit
+    wants the thread's event loop at import time) must not fail."""
+    import subprocess
+    import sys
+
+    script = (
+        "import threading\n"
+        "from stockfish_ibkr.connector import IBKRConnector\n"
+        "result = []\n"
+        "def go():\n"
+        f"    c = IBKRConnector(port={tws.port}, connect_timeout=5)\n"
+        "    result.append(c.connect())\n"
+        "    c.close()\n"
+        "t = threading.Thread(target=go, name='manager-ibkr')\n"
+        "t.start()\n"
+        "t.join(20)\n"
+        "print(result)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.stdout.strip() == "[True]", out.stderr[-2000:]

@@ -89,7 +89,7 @@ def render_package(name: str, target: Path) -> list[Path]:
         raise ScaffoldError(f"{target} already exists; refusing to overwrite it")
     subs = _substitutions(name)
     path_subs = {"__package__": subs["{{package}}"], "__name__": name}
-    root = resources.files("stockfish_core").joinpath("templates", "connector")
+    root = resources.files("stockfish_core") / "templates" / "connector"
     planned: list[tuple[Path, str]] = []
 
     def walk(node: Any, rel: tuple[str, ...]) -> None:

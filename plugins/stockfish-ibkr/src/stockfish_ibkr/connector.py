@@ -23,6 +23,7 @@ import functools
 import importlib
 import logging
 import math
+import sys
 import threading
 import time
 from collections import Counter
@@ -204,7 +205,7 @@ class IBKRConnector(BaseConnector):
         if self._mod is None:
             name = self.settings.backend
             try:
-                self._mod = importlib.import_module(name)
+                self._mod = _import_backend(name)
             except ImportError as exc:
                 hint = "pip install 'stockfish-ibkr[ib_async]'" if name == "ib_async" else \
                     "pip install ib_insync"
@@ -1290,6 +1291,26 @@ class IBKRConnector(BaseConnector):
             **dict(self.ib_counters),
         }
         return stats
+
+
+def _import_backend(name: str) -> Any:
+    """Import ib_insync / ib_async from any thread.
+
+    eventkit (under both) asks for the importing thread's event loop at import time and keeps
+    it as its "main" loop. A thread other than the main one has none (the manager connects
+    connectors from worker threads), so give it a fresh loop for the import; eventkit keeps
+    that loop, open and idle, as it would keep the main thread's."""
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        try:
+            return importlib.import_module(name)
+        finally:
+            asyncio.set_event_loop(None)
+    return importlib.import_module(name)
 
 
 def _bar_seconds(bar_size: str) -> int:
