@@ -75,7 +75,7 @@ def parse_timestamp(value: Any) -> int:
     raise FrameError("bad_timestamp", f"timestamp of type {type(value).__name__}")
 
 
-def _price(data: dict[str, Any], key: str, required: bool = False) -> float | None:
+def _number(data: dict[str, Any], key: str, required: bool, *, zero_ok: bool) -> float | None:
     value = data.get(key)
     if value is None:
         if required:
@@ -84,23 +84,19 @@ def _price(data: dict[str, Any], key: str, required: bool = False) -> float | No
     if type(value) is not float and type(value) is not int:
         raise FrameError("wrong_type", f"data.{key}: expected a number, got "
                                        f"{type(value).__name__}")
-    if not value > 0 or value == math.inf:
-        raise FrameError("bad_price", f"data.{key}: {value!r}")
+    if not (value >= 0 if zero_ok else value > 0) or value == math.inf:
+        raise FrameError("bad_size" if zero_ok else "bad_price", f"data.{key}: {value!r}")
     return float(value)
+
+
+def _price(data: dict[str, Any], key: str, required: bool = False) -> float | None:
+    """A finite price > 0 (rejected as ``bad_price``)."""
+    return _number(data, key, required, zero_ok=False)
 
 
 def _size(data: dict[str, Any], key: str, required: bool = False) -> float | None:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise FrameError("missing_field", f"data.{key} is missing")
-        return None
-    if type(value) is not float and type(value) is not int:
-        raise FrameError("wrong_type", f"data.{key}: expected a number, got "
-                                       f"{type(value).__name__}")
-    if not value >= 0 or value == math.inf:
-        raise FrameError("bad_size", f"data.{key}: {value!r}")
-    return float(value)
+    """A finite size >= 0 (rejected as ``bad_size``)."""
+    return _number(data, key, required, zero_ok=True)
 
 
 def _levels(data: dict[str, Any], key: str) -> list[OrderBookLevel]:
