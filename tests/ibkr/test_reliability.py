@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from stockfish_core.connector import ConnectorStatus
+from stockfish_core.errors import NotConnectedError
 from stockfish_core.models import DataType
 from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType, TimeInForce
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
-from stockfish_ibkr.connector import ClientIdInUseError, IBKRConnector
+from stockfish_ibkr.connector import IB_COUNTERS, ClientIdInUseError, IBKRConnector
 from stockfish_ibkr.testing import FakeTWS
 
 Live = tuple[IBKRConnector, Recorder]
@@ -85,10 +90,103 @@ def test_heartbeat_loss_is_detected_within_two_intervals(
     detected = next(t for s, t in changes if s is ConnectorStatus.RECONNECTING) - start
     assert detected <= 2 * interval + 0.4, f"stall noticed after {detected:.2f}s"
     assert "heartbeat" in (connector.get_stats()["last_error"] or "")
+    assert connector.get_stats()["ibkr"]["heartbeats_missed"] == 1  # counted before the drop
     tws.stall(False)
-    assert recorder.wait(lambda: connector.is_connected, 3 * T)
-    assert connector.get_stats()["ibkr"]["heartbeats_missed"] == 1
+    # Back means a whole new session: reconnected, not only the status flag.
+    assert recorder.wait(lambda: connector.is_connected
+                         and connector.get_stats()["reconnections"] >= 1, 3 * T)
+    ibkr = connector.get_stats()["ibkr"]
+    assert ibkr["heartbeats_missed"] == 1, ibkr
+    assert ibkr["heartbeats_sent"] >= 1
     recorder.close()
+
+
+def test_stats_report_every_ib_counter_from_the_start(
+        make_connector: Callable[..., IBKRConnector]) -> None:
+    connector = make_connector()
+    before = connector.get_stats()["ibkr"]
+    assert set(IB_COUNTERS) <= set(before)
+    assert all(before[name] == 0 for name in IB_COUNTERS)
+    assert connector.connect()
+    assert set(IB_COUNTERS) <= set(connector.get_stats()["ibkr"])
+
+
+def test_request_in_flight_fails_at_once_when_the_session_is_dropped(
+        make_connector: Callable[..., IBKRConnector], tws: FakeTWS) -> None:
+    """A stall cut by the heartbeat ends the session: a request waiting on it fails then,
+    not after its own timeout (the backends leave such a request pending for ever)."""
+    connector = make_connector(heartbeat_interval=0.5, request_timeout=20.0)
+    assert connector.connect()
+    outcome: list[BaseException | object] = []
+    done = threading.Event()
+
+    def ask() -> None:
+        try:
+            outcome.append(connector.get_positions())
+        except BaseException as exc:
+            outcome.append(exc)
+        done.set()
+
+    tws.stall(True)
+    threading.Thread(target=ask, daemon=True).start()
+    assert done.wait(T), "the request waited for its own 20 s timeout"
+    assert isinstance(outcome[0], NotConnectedError), outcome
+    assert connector.get_stats()["ibkr"]["requests_cut_by_disconnect"] >= 1
+    tws.stall(False)
+
+
+def test_concurrent_reconciliations_both_get_answers(live: Live) -> None:
+    """ib_insync keys open/completed-order replies by name: two reconciliations in flight
+    at once (reconnect and the unseen-order recheck) must not orphan each other."""
+    connector, recorder = live
+    order = _resting()
+    connector.send_order(order)
+    assert recorder.wait(lambda: order.status is OrderStatus.SUBMITTED, T)
+    reports: list[Any] = []
+    threads = [threading.Thread(target=lambda: reports.append(connector.reconcile_orders(3.0)))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(4 * T)
+    assert [r.answered for r in reports] == [1, 1, 1], reports
+
+
+def test_connection_closed_during_handshake_fails_fast(
+        make_connector: Callable[..., IBKRConnector]) -> None:
+    """A listener that reads the API greeting and then closes (as TWS does with a client it
+    does not trust) is a clear failure at once, not a wait for the handshake timeout: the
+    backends raise nothing for a socket closed while they are still connecting."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(T)
+    greeted = threading.Event()
+
+    def refuse_after_greeting() -> None:
+        with contextlib.suppress(OSError):
+            peer, _ = listener.accept()
+            with peer:
+                peer.settimeout(T)
+                if peer.recv(64).startswith(b"API"):
+                    greeted.set()
+                peer.shutdown(socket.SHUT_RDWR)  # a clean FIN
+
+    server = threading.Thread(target=refuse_after_greeting, daemon=True)
+    server.start()
+    connector = make_connector(port=listener.getsockname()[1], connect_timeout=20.0)
+    finished = threading.Event()
+    result: list[bool] = []
+    threading.Thread(target=lambda: (result.append(connector.connect()), finished.set()),
+                     daemon=True).start()
+    try:
+        assert finished.wait(T), "waited for the 20 s handshake timeout"
+    finally:
+        server.join(T)
+        listener.close()
+    assert greeted.is_set()
+    assert result == [False]
+    assert connector.status is ConnectorStatus.ERROR
+    assert "closed the connection during the API handshake" in (
+        connector.get_stats()["last_error"] or "")
 
 
 def test_next_valid_id_rollback_never_reuses_an_id(live: Live, tws: FakeTWS) -> None:

@@ -26,8 +26,9 @@ import math
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
@@ -59,7 +60,7 @@ from stockfish_ibkr.order_map import IBKROrderMap
 from stockfish_ibkr.pacing import HistoricalPacer, MessagePacer, PacingError
 from stockfish_ibkr.settings import IBKRSettings, mask_account
 
-__all__ = ["CAPABILITIES", "ClientIdInUseError", "IBKRConnector"]
+__all__ = ["CAPABILITIES", "IB_COUNTERS", "ClientIdInUseError", "IBKRConnector"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,10 +81,24 @@ _PACING = {100, 162, 420}
 _CANCEL_REJECTED = {135, 161, 10147, 10148}
 _BAR_SECONDS = {"sec": 1, "min": 60, "hour": 3600, "day": 86400, "week": 604800,
                 "month": 2592000}
+# Reported by get_stats()["ibkr"] from the start (at 0), so that a reader never meets a
+# missing key because the event it counts has not happened yet.
+IB_COUNTERS = (
+    "heartbeats_sent", "heartbeats_missed", "requests_cut_by_disconnect", "reconciliations",
+    "reconcile_rechecks", "executions_reconciled", "md_rerequests", "farm_outages",
+    "pacing_refusals", "pacing_violations", "qualifications", "unknown_symbols",
+    "perm_ids_bound", "foreign_orders", "foreign_executions", "commission_reports",
+    "sentinel_values", "empty_quotes", "historical_cache_hits", "historical_pacing_waits",
+    "reconcile_busy", "request_timeouts",
+)
 
 
 class ClientIdInUseError(ConnectorError):
     """TWS refused the API session: the client id is already connected (IB error 326)."""
+
+
+class _HandshakeClosedError(ConnectionError):
+    """The socket closed before the API handshake and initial sync completed."""
 
 
 @attrs.define(slots=True, eq=False)
@@ -169,10 +184,11 @@ class IBKRConnector(BaseConnector):
         if s.readonly:
             self.read_only = True
         self.ibkr_order_map = IBKROrderMap()
-        self.ib_counters: Counter[str] = Counter()
+        self.ib_counters: Counter[str] = Counter(dict.fromkeys(IB_COUNTERS, 0))
         self._mod: Any = None
         self._loop_thread: _LoopThread | None = None
         self._connect_lock = threading.Lock()
+        self._reconcile_lock = threading.Lock()
         self._ib: Any = None  # the live IB instance; written on the loop thread only
         self._session = 0
         self._hb_task: asyncio.Task[None] | None = None
@@ -185,6 +201,9 @@ class IBKRConnector(BaseConnector):
         self._bar_routes: dict[int, _Route] = {}  # id(RealTimeBarList) -> route
         self._news_on = False
         self._trades: dict[str, Any] = {}  # client order id -> ib Trade
+        # IB session -> future resolved when its connection ends (loop thread only)
+        self._ends: weakref.WeakKeyDictionary[Any, asyncio.Future[str]] = \
+            weakref.WeakKeyDictionary()
         # client order id -> monotonic time TWS was first found to have no record of it
         self._unseen_since: dict[str, float] = {}
         self._last_errors: dict[int, tuple[int, str]] = {}  # code -> (reqId, message)
@@ -236,8 +255,28 @@ class IBKRConnector(BaseConnector):
         try:
             return future.result(limit)
         except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise ConnectorError(f"{self.name}: IB request timed out after {limit:g}s") from None
+            # Since 3.11 this is also asyncio.TimeoutError: the coroutine's own bounded wait
+            # for TWS may be what ran out, not ours.
+            if not future.done():
+                future.cancel()
+                self.ib_counters["request_timeouts"] += 1
+                raise ConnectorError(f"{self.name}: IB request timed out after "
+                                     f"{limit:g}s") from None
+            if future.cancelled():
+                raise ConnectorError(f"{self.name}: IB request cancelled") from None
+            inner = future.exception()
+            if inner is None:
+                return future.result()  # finished just as our wait ran out
+            if isinstance(inner, TimeoutError):
+                self.ib_counters["request_timeouts"] += 1
+                raise ConnectorError(f"{self.name}: no answer from TWS in time"
+                                     f"{': ' + str(inner) if str(inner) else ''}") from inner
+            raise inner from None
+        except ConnectionError as exc:
+            # The session ended under the request (socket closed, or closed by us after a
+            # missed heartbeat): nothing more will come from it.
+            raise NotConnectedError(f"{self.name}: connection to TWS lost "
+                                    f"({type(exc).__name__}: {exc})") from exc
 
     def _run_sync(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
         async def call() -> T:
@@ -302,11 +341,16 @@ class IBKRConnector(BaseConnector):
     def _describe_connect_error(self, exc: BaseException) -> str:
         s = self.settings
         where = f"{s.host}:{s.port}"
+        if isinstance(exc, ConnectorError) and isinstance(exc.__cause__, OSError):
+            exc = exc.__cause__  # _run's wrapping of a socket error
         if isinstance(exc, ConnectionRefusedError):
             return f"connection refused by {where}: is TWS / IB Gateway running with the " \
                    f"API enabled on that port?"
-        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or isinstance(
+                exc.__cause__, TimeoutError):
             return f"no API handshake from {where} within {s.connect_timeout:g}s"
+        if isinstance(exc, _HandshakeClosedError):
+            return f"{where} closed the connection during the API handshake ({exc})"
         return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
 
     def _connect_failed(self, reason: str) -> None:
@@ -330,11 +374,13 @@ class IBKRConnector(BaseConnector):
         old, self._ib = self._ib, None
         if old is not None:
             self._stop_heartbeat()
+            self._end_session(old, "replaced by a new connection")
             with contextlib.suppress(Exception):
                 old.disconnect()
         ib = mod.IB()
         loop = asyncio.get_running_loop()
         in_use: asyncio.Future[str] = loop.create_future()
+        ended = self._track_session_end(ib)
 
         def on_error(req_id: int, code: int, message: str, contract: Any = None) -> None:
             if code == 326 and not in_use.done():
@@ -346,7 +392,8 @@ class IBKRConnector(BaseConnector):
             s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout,
             readonly=s.readonly, account=s.account_id))
         try:
-            done, _ = await asyncio.wait({task, in_use}, timeout=2 * s.connect_timeout + 1.0,
+            done, _ = await asyncio.wait({task, in_use, ended},
+                                         timeout=2 * s.connect_timeout + 1.0,
                                          return_when=asyncio.FIRST_COMPLETED)
             if in_use in done:
                 task.cancel()
@@ -355,9 +402,16 @@ class IBKRConnector(BaseConnector):
                     f"({in_use.result()}); set another client_id or close the other session")
             if task not in done:
                 task.cancel()
+                if ended in done:
+                    # The backend would wait out its whole timeout for a handshake that can
+                    # no longer come (a socket closed while CONNECTING raises nothing).
+                    raise _HandshakeClosedError(ended.result() or "peer closed the connection")
                 raise asyncio.TimeoutError()
             task.result()
+            if ended.done():
+                raise _HandshakeClosedError(ended.result() or "closed after the initial sync")
         except BaseException:
+            self._end_session(ib, "connect failed")
             with contextlib.suppress(Exception):
                 ib.disconnect()
             raise
@@ -401,6 +455,7 @@ class IBKRConnector(BaseConnector):
         self._by_symbol.clear()
         self._bar_routes.clear()
         if ib is not None:
+            self._end_session(ib, "disconnected by the client")
             ib.disconnect()
 
     def close(self, timeout: float = 5.0) -> None:
@@ -423,7 +478,8 @@ class IBKRConnector(BaseConnector):
             return False
 
         async def probe() -> bool:
-            await asyncio.wait_for(self._current_time(self._live_ib(), paced=True), limit)
+            ib = self._live_ib()
+            await self._ask(ib, self._current_time(ib, paced=True), limit)
             return True
 
         try:
@@ -451,7 +507,7 @@ class IBKRConnector(BaseConnector):
                 return
             self.ib_counters["heartbeats_sent"] += 1
             try:
-                await asyncio.wait_for(self._current_time(ib), interval)
+                await self._ask(ib, self._current_time(ib), interval)
             except asyncio.TimeoutError:
                 self.ib_counters["heartbeats_missed"] += 1
                 self._lost(ib, f"heartbeat: no reply to reqCurrentTime within {interval:g}s")
@@ -470,7 +526,59 @@ class IBKRConnector(BaseConnector):
         if ib is not self._ib:
             return
         self._drop_reason = reason
-        ib.disconnect()  # emits disconnectedEvent -> _on_disconnected
+        ib.disconnect()  # emits disconnectedEvent -> _on_disconnected and the session's end
+
+    # ------------------------------------------------------------------ session ends
+    def _track_session_end(self, ib: Any) -> asyncio.Future[str]:
+        """A future resolved (with a reason) when ``ib``'s connection ends, however it ends.
+
+        When the client closes the socket itself (a missed heartbeat, 502/504, a new
+        connect), ib_insync and ib_async reset their request table before the socket's
+        close is seen, so every request still in flight on that session stays pending for
+        ever. Requests awaited through :meth:`_ask` fail at once instead."""
+        ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._ends[ib] = ended
+
+        def on_socket_closed(msg: str = "") -> None:
+            self._end_session(ib, msg or "socket closed")
+
+        def on_disconnected() -> None:
+            self._end_session(ib, "disconnected")
+
+        ib.client.conn.disconnected += on_socket_closed
+        ib.disconnectedEvent += on_disconnected
+        return ended
+
+    def _end_session(self, ib: Any, reason: str) -> None:
+        ended = self._ends.get(ib)
+        if ended is not None and not ended.done():
+            ended.set_result(reason)
+
+    async def _ask(self, ib: Any, request: Awaitable[T], timeout: float) -> T:
+        """Await one request to TWS made on session ``ib``.
+
+        Returns its answer; raises ConnectionError as soon as that session ends (see
+        :meth:`_track_session_end`), asyncio.TimeoutError after ``timeout`` seconds."""
+        answer = asyncio.ensure_future(request)
+        ended = self._ends.get(ib)
+        if ended is None or ended.done():
+            answer.cancel()
+            raise ConnectionError(f"the connection to TWS has ended "
+                                  f"({ended.result() if ended else 'unknown session'})")
+        try:
+            done, _ = await asyncio.wait({answer, ended}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            answer.cancel()
+            raise
+        if answer in done:
+            return answer.result()
+        answer.cancel()
+        if ended in done:
+            self.ib_counters["requests_cut_by_disconnect"] += 1
+            raise ConnectionError(f"the connection to TWS ended before it answered "
+                                  f"({ended.result()})")
+        raise asyncio.TimeoutError(f"no answer from TWS within {timeout:g}s")
 
     def _on_disconnected(self, ib: Any) -> None:
         if ib is not self._ib:
@@ -637,6 +745,10 @@ class IBKRConnector(BaseConnector):
         status = map_order_status(status_text, code)
         if status is None:
             return
+        if status is OrderStatus.SUBMITTED:
+            order = self.orders.get(cid)
+            if order is not None and order.status is OrderStatus.PARTIALLY_FILLED:
+                return  # IB calls a partly filled working order "Submitted": nothing new
         reason = None
         if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED) and code:
             reason = f"IB error {code}: {self._error_text(entry)}"
@@ -775,8 +887,8 @@ class IBKRConnector(BaseConnector):
         mod = self._backend()
         session = self._session
         self._last_errors.pop(200, None)
-        details = await asyncio.wait_for(ib.reqContractDetailsAsync(mod.Contract(**spec)),
-                                         self.settings.request_timeout)
+        details = await self._ask(ib, ib.reqContractDetailsAsync(mod.Contract(**spec)),
+                                  self.settings.request_timeout)
         if not details:
             _, text = self._last_errors.get(200, (0, "no contract details returned"))
             self.ib_counters["unknown_symbols"] += 1
@@ -975,8 +1087,8 @@ class IBKRConnector(BaseConnector):
     async def _historical_async(self, request: tuple[Any, ...]) -> list[OHLCVBar]:
         symbol, contract, duration, bar_size, what, end, use_rth, limit = request
         ib = self._live_ib()
-        raw = await ib.reqHistoricalDataAsync(contract, end, duration, bar_size, what, use_rth,
-                                              1, False, [], limit)
+        raw = await self._ask(ib, ib.reqHistoricalDataAsync(
+            contract, end, duration, bar_size, what, use_rth, 1, False, [], limit), limit + 0.5)
         interval = _bar_seconds(bar_size)
         out = []
         for bar in raw:
@@ -1180,10 +1292,22 @@ class IBKRConnector(BaseConnector):
         applied through the state machine (fills de-duplicated by execId)."""
         if not self.is_connected or self._ib is None:
             return set()
-        since = min(o.created_ns for o in orders) / 1e9 - 60.0
-        self._pace(3)
-        cids = [o.client_order_id for o in orders]
-        return self._run(self._reconcile_async, cids, since, timeout, timeout=3 * timeout + 2)
+        # One reconciliation at a time: ib_insync keys the open- and completed-orders
+        # replies by name, so a second request in flight would orphan the first one's
+        # future (the reconnect thread and the unseen-order recheck can overlap).
+        if not self._reconcile_lock.acquire(timeout=timeout):
+            self.ib_counters["reconcile_busy"] += 1
+            return set()
+        try:
+            if not self.is_connected or self._ib is None:
+                return set()
+            since = min(o.created_ns for o in orders) / 1e9 - 60.0
+            self._pace(3)
+            cids = [o.client_order_id for o in orders]
+            return self._run(self._reconcile_async, cids, since, timeout,
+                             timeout=3 * timeout + 2)
+        finally:
+            self._reconcile_lock.release()
 
     async def _reconcile_async(self, cids: list[str], since: float, timeout: float) -> set[str]:
         ib = self._live_ib()
@@ -1191,10 +1315,10 @@ class IBKRConnector(BaseConnector):
         wanted = set(cids)
         answered: set[str] = set()
         stamp = datetime.fromtimestamp(since, timezone.utc).strftime("%Y%m%d-%H:%M:%S")
-        open_trades = await asyncio.wait_for(ib.reqOpenOrdersAsync(), timeout)
-        fills = await asyncio.wait_for(ib.reqExecutionsAsync(
+        open_trades = await self._ask(ib, ib.reqOpenOrdersAsync(), timeout)
+        fills = await self._ask(ib, ib.reqExecutionsAsync(
             mod.ExecutionFilter(clientId=self.settings.client_id, time=stamp)), timeout)
-        completed = await asyncio.wait_for(ib.reqCompletedOrdersAsync(True), timeout)
+        completed = await self._ask(ib, ib.reqCompletedOrdersAsync(True), timeout)
         for fill in fills:
             if fill.execution.orderRef in wanted:
                 self._apply_execution(fill, live=False)
@@ -1251,7 +1375,7 @@ class IBKRConnector(BaseConnector):
 
         async def fetch() -> list[dict[str, Any]]:
             ib = self._live_ib()
-            rows = await asyncio.wait_for(ib.reqPositionsAsync(), self.settings.request_timeout)
+            rows = await self._ask(ib, ib.reqPositionsAsync(), self.settings.request_timeout)
             return [{"account": r.account, "symbol": self._symbol_of(r.contract),
                      "sec_type": r.contract.secType, "con_id": r.contract.conId,
                      "position": float(r.position), "avg_cost": float(r.avgCost)} for r in rows]

@@ -190,8 +190,8 @@ class _Session:
 
     def write(self, data: bytes) -> None:
         server = self.server
-        if self.closed:
-            return
+        if self.closed or self.writer.transport.is_closing():
+            return  # the client is gone; its socket closes when the read loop sees it
         if server._stalled:
             server._counters["stalled_dropped"] += 1
             return
