@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from stockfish_core.router import DataFeedRouter
@@ -32,7 +33,7 @@ SYMBOL = "BTCUSD"
 class Feed:
     """A publisher, a connector and what the connector delivered / reported lost."""
 
-    def __init__(self, send_high_water_mark: int = 1_000_000, **settings: object) -> None:
+    def __init__(self, send_high_water_mark: int = 1_000_000, **settings: Any) -> None:
         self.publisher = SimPublisher((SYMBOL,), copies=2, seed=11,
                                       send_high_water_mark=send_high_water_mark)
         self.publisher.start()
@@ -202,5 +203,61 @@ def test_bursts_above_the_high_water_mark(figures: dict[str, object]) -> None:
         assert feed.connector.is_connected
         figures["burst"] = {**counts, "high_water_mark": 50, "publisher_send_hwm": 100,
                             "seconds": round(time.monotonic() - start, 2)}
+    finally:
+        feed.close()
+
+
+def test_a_seeded_fault_mix_while_endpoints_flap(figures: dict[str, object]) -> None:
+    """Drops, corruption, duplicates and reordering from the publisher while one endpoint
+    at a time goes away and comes back: the reported gaps are exactly the publisher's own
+    record of what it lost, range by range."""
+    rng = random.Random(5150)
+    feed = Feed()
+    publisher = feed.publisher
+    publisher.rng.seed(77)
+    try:
+        publisher.send(1)  # a clean first message opens the stream
+        lost: set[int] = set()
+        rejected = 0
+        faults: dict[str, Any] = {"drop": 0.04, "corrupt": 0.03, "duplicate": 0.05,
+                                  "reorder": 0.05}
+        endpoints = publisher.endpoints
+        by_endpoint = feed.connector.messages_by_endpoint
+
+        def drained() -> bool:
+            return all(by_endpoint[e] == publisher.frames_by_endpoint[i]
+                       for i, e in enumerate(endpoints))
+
+        for _ in range(15):
+            index = rng.randrange(2)
+            # Closing an endpoint discards what it has not sent yet; wait until the
+            # subscriber has every frame, so that the corrupt-frame count is exact.
+            assert feed.recorder.wait(drained, T)
+            publisher.stop_endpoint(index)
+            log = publisher.send_faulty(rng.randint(10, 40), **faults)
+            lost.update(log.lost(SYMBOL))
+            rejected += len(log.corrupted[SYMBOL])  # one live endpoint: one copy each
+            publisher.start_endpoint(index)
+            assert publisher.wait_subscribers(1, T, endpoints=[index])
+            log = publisher.send_faulty(rng.randint(10, 40), **faults)
+            lost.update(log.lost(SYMBOL))
+            rejected += 2 * len(log.corrupted[SYMBOL])
+        last = feed.settle()
+        delivered, lost_count = feed.check_tiling(1, last)
+        ranges: list[tuple[int, int]] = []
+        for seq in sorted(lost):
+            if ranges and ranges[-1][1] == seq - 1:
+                ranges[-1] = (ranges[-1][0], seq)
+            else:
+                ranges.append((seq, seq))
+        assert feed.gaps == ranges
+        stats = feed.connector.get_stats()
+        assert stats["messages_lost"] == lost_count == len(lost) > 0
+        assert stats["data_errors_by_kind"] == {"invalid_json": rejected}
+        assert feed.connector.is_connected
+        figures["fault_mix_flapping"] = {"flaps": 15, "delivered": delivered,
+                                         "lost_and_reported": lost_count,
+                                         "gaps_reported": len(ranges),
+                                         "corrupt_frames_counted": rejected}
     finally:
         feed.close()

@@ -62,7 +62,12 @@ def test_a_gap_is_reported_once_with_its_exact_range(live: Live, publisher: SimP
     connector, recorder = live
     gaps: list[tuple[str, int, int]] = []
     original = connector.record_sequence_gap
-    connector.record_sequence_gap = lambda s, a, b: (gaps.append((s, a, b)), original(s, a, b))  # type: ignore[method-assign]
+
+    def on_gap(symbol: str, first: int, last: int) -> None:
+        gaps.append((symbol, first, last))
+        original(symbol, first, last)
+
+    connector.record_sequence_gap = on_gap  # type: ignore[method-assign]
     publisher.send(10)
     lost = publisher.skip("BTCUSD", 7)
     publisher.send(10)
@@ -190,17 +195,40 @@ def test_malformed_frames_are_counted_by_kind_and_the_feed_goes_on(
     assert connector.is_connected
 
 
-def test_heartbeats_keep_a_quiet_feed_fresh(make_connector: Callable[..., ZMQConnector],
-                                            publisher: SimPublisher) -> None:
-    connector = make_connector(heartbeat_interval=0.2, endpoints=publisher.endpoints[:1])
+def test_a_silent_feed_is_reported_and_recovers_on_the_next_frame(
+        make_connector: Callable[..., ZMQConnector], publisher: SimPublisher) -> None:
+    connector = make_connector(heartbeat_interval=0.1, endpoints=publisher.endpoints[:1])
+    recorder = Recorder(connector, DataFeedRouter())
     assert connector.connect()
     assert publisher.wait_subscribers(1, T, endpoints=[0])
-    recorder = Recorder(connector, DataFeedRouter())
-    assert recorder.wait(connector.is_stale, T), "a silent feed must turn stale"
+    assert recorder.wait(lambda: connector.status is ConnectorStatus.RECONNECTING, T), \
+        "a feed silent for two heartbeat intervals must be reported"
+    assert connector.get_stats()["zmq"]["silent"] is True
     publisher.heartbeat()
-    assert recorder.wait(lambda: not connector.is_stale(), T)
-    assert connector.get_stats()["zmq"]["heartbeats"] == 1
-    assert connector.status is ConnectorStatus.CONNECTED  # stale is not a reconnect
+    assert recorder.wait(lambda: connector.status is ConnectorStatus.CONNECTED, T)
+    stats = connector.get_stats()
+    assert stats["zmq"]["heartbeats"] == 1 and stats["zmq"]["silences"] == 1
+    assert stats["zmq"]["silent"] is False
+    # Quiet is not broken: no reconnect was run, no connection error counted, and the
+    # socket that was kept still delivers.
+    assert stats["reconnection_attempts"] == 0 and stats["connection_errors"] == 0
+    assert recorder.statuses == [ConnectorStatus.CONNECTING, ConnectorStatus.CONNECTED,
+                                 ConnectorStatus.RECONNECTING, ConnectorStatus.CONNECTED]
+    recorder.close()
+
+
+def test_a_connector_with_data_flowing_is_never_called_silent(
+        make_connector: Callable[..., ZMQConnector], publisher: SimPublisher) -> None:
+    connector = make_connector(heartbeat_interval=0.25, endpoints=publisher.endpoints[:1])
+    recorder = Recorder(connector, DataFeedRouter())
+    assert connector.connect()
+    # Only an unsubscribed symbol flows: filtered, yet proof the feed is alive.
+    publisher.stream(rate=200.0, duration=5.0)
+    assert publisher.wait_subscribers(1, T, endpoints=[0])
+    assert recorder.wait(lambda: connector.get_stats()["zmq"]["filtered"] >= 100, T)
+    publisher.stop_stream()
+    assert ConnectorStatus.RECONNECTING not in recorder.statuses
+    assert connector.get_stats()["zmq"]["silences"] == 0
     recorder.close()
 
 

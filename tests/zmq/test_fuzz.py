@@ -2,7 +2,8 @@
 2,500 random bytes, 2,500 random text) plus 500 batches through the connector, derandomized.
 
 No exception escapes the decoder other than :class:`FrameError`, every rejection has a kind,
-and the connector's normalizer counts each rejection by kind exactly once.
+and for every one of the 10,000 frames the connector's normalizer counts the rejection
+exactly once under that kind.
 """
 
 from __future__ import annotations
@@ -47,12 +48,32 @@ messages = st.fixed_dictionaries({}, optional={
 })
 
 
-def _check(decoder: FrameDecoder, raw: bytes) -> None:
+def _check(decoder: FrameDecoder, raw: bytes, connector: ZMQConnector) -> None:
+    """Decode ``raw`` directly and through the connector's normalizer: no exception but a
+    named :class:`FrameError` escapes the decoder, accepted ticks are sane, and the
+    connector counts each rejection exactly once under the decoder's kind."""
+    stats = connector.stats
+    errors_before = stats.data_errors
+    by_kind_before = dict(stats.data_errors_by_kind)
+    rejected_as: str | None = None
     try:
         update = decoder.decode(raw)
     except FrameError as exc:
         assert exc.kind in KINDS
-        return
+        rejected_as = exc.kind
+        update = None
+    normalized = connector.on_price_tick(raw)
+    if rejected_as is None and update is not None \
+            and update.data_type is DataType.PRICE_TICK:
+        assert normalized is not None and normalized.payload == update.payload
+        assert stats.data_errors == errors_before
+    else:
+        # A rejection under its kind, or a valid frame of another type (or a heartbeat)
+        # handed to the tick normalizer: ``unexpected_type``.
+        kind = rejected_as or "unexpected_type"
+        assert normalized is None
+        assert stats.data_errors == errors_before + 1
+        assert stats.data_errors_by_kind[kind] == by_kind_before.get(kind, 0) + 1
     if update is None:
         return
     payload = update.payload
@@ -66,22 +87,27 @@ def _check(decoder: FrameDecoder, raw: bytes) -> None:
     assert update.data_type in DataType
 
 
+# Never connected: only the normalizer and its counters are used.
+CONNECTOR = ZMQConnector(endpoints=("tcp://127.0.0.1:1",))
+SMALL = ZMQConnector(endpoints=("tcp://127.0.0.1:1",), max_message_size=150)
+
+
 @settings(FUZZ, max_examples=5_000)
 @given(messages)
 def test_structured_messages(msg: dict[str, Any]) -> None:
-    _check(FrameDecoder("fuzz"), orjson.dumps(msg))
+    _check(FrameDecoder("fuzz"), orjson.dumps(msg), CONNECTOR)
 
 
 @FUZZ
 @given(st.binary(max_size=200))
 def test_random_bytes(raw: bytes) -> None:
-    _check(FrameDecoder("fuzz", max_message_size=150), raw)
+    _check(FrameDecoder("fuzz", max_message_size=150), raw, SMALL)
 
 
 @FUZZ
 @given(st.text(max_size=120))
 def test_random_text(text: str) -> None:
-    _check(FrameDecoder("fuzz"), text.encode("utf-8", "surrogatepass"))
+    _check(FrameDecoder("fuzz"), text.encode("utf-8", "surrogatepass"), CONNECTOR)
 
 
 @settings(FUZZ, max_examples=500)

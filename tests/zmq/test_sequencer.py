@@ -19,8 +19,9 @@ class Harness:
                              lambda s, a, b: self.resets.append((s, a, b)),
                              **options)  # type: ignore[arg-type]
 
-    def offer(self, seq: int, now: float = 0.0, symbol: str = "A") -> None:
-        self.seq.offer(MarketUpdate(DataType.CUSTOM, symbol, "t", {}, seq), now)
+    def offer(self, seq: int, now: float = 0.0, symbol: str = "A",
+              link: int | None = None) -> None:
+        self.seq.offer(MarketUpdate(DataType.CUSTOM, symbol, "t", {}, seq), now, link)
 
     def seqs(self, symbol: str = "A") -> list[int]:
         return [s for sym, s in self.delivered if sym == symbol]
@@ -143,3 +144,43 @@ def test_shuffled_redundant_streams_deliver_everything_once_in_order(seed: int) 
     h.seq.expire(10.0)
     assert h.seqs() == list(range(1, 301))
     assert h.gaps == []
+
+
+def test_next_deadline_is_the_oldest_held_gap_plus_the_timeout() -> None:
+    h = Harness(gap_timeout=0.5)
+    assert h.seq.next_deadline() is None
+    h.offer(1, 0.0, "A")
+    h.offer(1, 0.0, "B")
+    h.offer(3, 1.0, "A")
+    h.offer(5, 2.0, "B")
+    assert h.seq.next_deadline() == 1.5
+    h.seq.expire(1.5)
+    assert h.gaps == [("A", 2, 2)] and h.seq.next_deadline() == 2.5
+
+
+def test_consecutive_gaps_are_each_timed_from_when_they_became_known() -> None:
+    h = Harness(gap_timeout=0.5)
+    h.offer(1, 0.0)
+    for seq, now in ((3, 0.1), (5, 0.2), (7, 0.3)):  # 2, 4 and 6 never come
+        h.offer(seq, now)
+    h.seq.expire(0.59)
+    assert h.gaps == []
+    # All three gaps were known by 0.3: all are due by 0.8, not at 0.6, 1.1 and 1.6.
+    h.seq.expire(0.8)
+    assert h.gaps == [("A", 2, 2), ("A", 4, 4), ("A", 6, 6)]
+    assert h.seqs() == [1, 3, 5, 7] and h.seq.next_deadline() is None
+
+
+def test_a_lagging_copy_is_not_a_reset_while_the_other_endpoint_flaps() -> None:
+    h = Harness(reset_threshold=100)
+    a = h.seq.note_new_link()
+    b = h.seq.note_new_link()
+    for seq in range(1, 3001):  # endpoint A far ahead
+        h.offer(seq, 1.0, link=a)
+    a = h.seq.note_new_link()  # A reconnects (flap), same numbering
+    h.offer(3001, 2.0, link=a)
+    for seq in range(1, 3002):  # B's copies, thousands behind on its old connection
+        h.offer(seq, 3.0, link=b)
+    assert h.resets == [] and h.seqs() == list(range(1, 3002))
+    h.offer(1, 4.0, link=a)  # A's publisher restarted: back to 1 on a new connection
+    assert h.resets == [("A", 3002, 1)]

@@ -5,15 +5,21 @@ Connection model: ZeroMQ reconnects a SUB socket to a vanished publisher by itse
 (``reconnect_interval``). A socket monitor tells the poller which endpoints are up; when
 every endpoint is down the connector reports the connection lost, and the core's
 ``reconnect()`` calls :meth:`ZMQConnector.connect` again, which waits for ZeroMQ to bring an
-endpoint back (sockets are kept: nothing buffered on a live endpoint is lost). A feed that is
-connected but silent for two heartbeat intervals is *stale* (``is_stale()``), which the
-manager's health check and feed arbitration act on; it is not a reconnect, since a quiet
-publisher is not a broken one.
+endpoint back (sockets are kept: nothing buffered on a live endpoint is lost).
+
+A SUB socket never notices a publisher that is connected but quiet. The poller does: when
+no frame (data or ``{"type": "heartbeat"}``) has arrived for two ``heartbeat_interval``s
+(the core's ``is_stale()``), it reports RECONNECTING with the reason, so the manager's
+health and feed arbitration treat the feed as down, and it reports CONNECTED again on the
+next frame. Nothing is torn down for it (re-creating sockets cannot make a quiet publisher
+speak and would lose what ZeroMQ has queued), which is why the core's silence watchdog,
+which would run a full reconnect, is off here.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -22,7 +28,7 @@ from typing import Any
 import zmq
 from stockfish_core.connector import BaseConnector, ConnectorStatus
 from stockfish_core.errors import OrderRejectedError, SubscriptionError, UnknownOrderError
-from stockfish_core.models import DataType, MarketUpdate, OrderBookSnapshot
+from stockfish_core.models import DataType, MarketUpdate, OrderBookSnapshot, now_ns
 from stockfish_core.orders import Order, OrderStatus
 
 from stockfish_zmq.decode import FrameDecoder, FrameError
@@ -41,7 +47,9 @@ _FEED_DATA_TYPES = {"ticker": DataType.PRICE_TICK, "depth": DataType.ORDERBOOK_S
                     "trade": DataType.TRADE, "custom": DataType.CUSTOM}
 _PRICE_TYPES = frozenset({DataType.PRICE_TICK, DataType.TRADE, DataType.CUSTOM})
 _BOOK_TYPES = frozenset({DataType.ORDERBOOK_SNAPSHOT, DataType.CUSTOM})
-_BATCH = 256           # messages taken from one socket before looking at the others
+_BATCH = 64            # messages taken from one socket before looking at the others: small,
+#                        so that redundant copies are read close together (their skew must
+#                        stay well inside the reorder window)
 _TICK_S = 0.05         # poll timeout: how often gap timeouts and idle state are checked
 
 
@@ -51,7 +59,7 @@ class ZMQConnector(BaseConnector):
     connector_type = "zmq"
     capabilities = CAPABILITIES
     settings_class = ZMQSettings
-    # Silence is reported as staleness (is_stale), not as a lost connection: see module doc.
+    # Silence is reported by the poller (RECONNECTING until the next frame): see module doc.
     watchdog = False
 
     def __init__(self, router: Any = None, *, name: str | None = None, settings: Any = None,
@@ -75,6 +83,8 @@ class ZMQConnector(BaseConnector):
         self._up_event = threading.Event()
         self._endpoints_up: set[str] = set()
         self._ever_up = False
+        self._links: dict[str, int] = {}  # endpoint -> id of its current connection
+        self._silent = False  # RECONNECTING because the publishers went quiet (see module doc)
         self.zmq_counters: Counter[str] = Counter()
         self.messages_by_endpoint: Counter[str] = Counter()
 
@@ -106,6 +116,7 @@ class ZMQConnector(BaseConnector):
                                      f"{self.settings.connect_timeout:g}s")
             self.set_status(ConnectorStatus.ERROR, self.stats.last_error)
             return False
+        self._silent = False
         self.record_heartbeat()
         self.set_status(ConnectorStatus.CONNECTED)
         return True
@@ -113,6 +124,7 @@ class ZMQConnector(BaseConnector):
     def disconnect(self) -> None:
         """Stop the poller and close every socket (returns within about 1 s)."""
         self._stop.set()
+        self._silent = False
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2.0)
@@ -234,6 +246,8 @@ class ZMQConnector(BaseConnector):
             "reordered": seq.reordered if seq else 0,
             "publisher_resets": seq.resets if seq else 0,
             "heartbeats": self.zmq_counters["heartbeats"],
+            "silent": self._silent,
+            "silences": self.zmq_counters["silences"],
             "filtered": self.zmq_counters["filtered"],
             "endpoint_disconnects": self.zmq_counters["endpoint_disconnects"],
             "endpoint_connects": self.zmq_counters["endpoint_connects"],
@@ -243,7 +257,7 @@ class ZMQConnector(BaseConnector):
     # ------------------------------------------------------------------ poller thread
     def _run(self, started: threading.Event, failure: list[BaseException]) -> None:
         s: ZMQSettings = self.settings
-        context = zmq.Context.instance()
+        context: Any = zmq.Context.instance()
         sockets: dict[Any, str] = {}
         monitors: dict[Any, str] = {}
         poller = zmq.Poller()
@@ -261,8 +275,10 @@ class ZMQConnector(BaseConnector):
                 sock.connect(endpoint)
                 sockets[sock] = endpoint
                 monitors[monitor] = endpoint
-                poller.register(sock, zmq.POLLIN)
+                # Monitor first: poll reports in registration order, so a (re)connection
+                # is known before the first frame that came on it is sequenced.
                 poller.register(monitor, zmq.POLLIN)
+                poller.register(sock, zmq.POLLIN)
         except zmq.ZMQError as exc:
             failure.append(exc)
             self._close(sockets, monitors)
@@ -288,18 +304,33 @@ class ZMQConnector(BaseConnector):
         stats = self.stats
         counters = self.zmq_counters
         by_endpoint = self.messages_by_endpoint
+        links = self._links
         next_sweep = time.monotonic() + s.idle_symbol_ttl / 4
         noblock = zmq.NOBLOCK
         again = zmq.Again
+        tick_ms = int(_TICK_S * 1000)
+        silence_every = min(0.25, s.heartbeat_interval / 4)
+        next_silence_check = 0.0
+        connected = ConnectorStatus.CONNECTED
         while not stop.is_set():
-            ready = poller.poll(_TICK_S * 1000)
+            # The poll timeout is what drives gap timeouts: wake when the oldest held gap
+            # is due, not a whole tick later (and never in a busy loop: whole ms, >= 1).
+            timeout = tick_ms
+            if sequencer is not None and sequencer.waiting:
+                deadline = sequencer.next_deadline()
+                if deadline is not None:
+                    timeout = min(tick_ms, max(1, math.ceil((deadline - time.monotonic())
+                                                            * 1000)))
+            ready = poller.poll(timeout)
             now = time.monotonic()
+            heard = False
             for sock, _ in ready:
                 endpoint = monitors.get(sock)
                 if endpoint is not None:
                     self._on_monitor_event(sock, endpoint)
                     continue
                 endpoint = sockets[sock]
+                link = links.get(endpoint, 0)
                 taken = 0
                 while taken < _BATCH:
                     try:
@@ -324,10 +355,20 @@ class ZMQConnector(BaseConnector):
                         counters["filtered"] += 1
                         continue
                     if offer is not None:
-                        offer(update, now)
+                        offer(update, now, link)
                     else:
                         self._deliver(update)
                 by_endpoint[endpoint] += taken
+                heard = heard or taken > 0
+            if heard:
+                # Any frame (even a filtered or malformed one) shows the feed is alive.
+                stats.last_heartbeat_ns = now_ns()
+                if self._silent:
+                    self._end_silence()
+            elif now >= next_silence_check:
+                next_silence_check = now + silence_every
+                if self.status is connected and self.is_stale():
+                    self._begin_silence()
             if sequencer is not None:
                 sequencer.expire(now)
                 if now >= next_sweep:
@@ -353,6 +394,18 @@ class ZMQConnector(BaseConnector):
                                       update.sequence, update.ts_event, update.ts_recv)
         self.push_update(update)
 
+    def _begin_silence(self) -> None:
+        age = self.heartbeat_age() or 0.0
+        self._silent = True
+        self.zmq_counters["silences"] += 1
+        self.set_status(ConnectorStatus.RECONNECTING,
+                        f"publishers silent: no message or heartbeat for {age:.1f} s")
+
+    def _end_silence(self) -> None:
+        self._silent = False
+        if self.status is ConnectorStatus.RECONNECTING:
+            self.set_status(ConnectorStatus.CONNECTED, "publishers sending again")
+
     def _on_gap(self, symbol: str, first: int, last: int) -> None:
         self.record_sequence_gap(symbol, first, last)
 
@@ -369,8 +422,8 @@ class ZMQConnector(BaseConnector):
             return
         kind = event["event"]
         if kind == zmq.EVENT_CONNECTED:
-            if self.zmq_counters["endpoint_connects"] and self._sequencer is not None:
-                self._sequencer.note_new_link()
+            if self._sequencer is not None:
+                self._links[endpoint] = self._sequencer.note_new_link()
             self.zmq_counters["endpoint_connects"] += 1
             self._endpoints_up.add(endpoint)
             self._up_event.set()
@@ -383,7 +436,8 @@ class ZMQConnector(BaseConnector):
                         len(self._endpoints_up), len(self.settings.endpoints))
             if not self._endpoints_up:
                 self._up_event.clear()
-                if self.is_connected:
+                if self.is_connected or self._silent:
+                    self._silent = False
                     self.handle_connection_error(
                         f"every publisher disconnected ({', '.join(self.settings.endpoints)})")
 

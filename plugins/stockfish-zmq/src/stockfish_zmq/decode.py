@@ -134,8 +134,8 @@ class FrameDecoder:
         try:
             msg = orjson.loads(frame)
         except orjson.JSONDecodeError as exc:
-            kind = "not_utf8" if "UTF-8" in str(exc) else "invalid_json"
-            raise FrameError(kind, str(exc)[:80]) from None
+            raise FrameError("not_utf8" if "UTF-8" in str(exc) else "invalid_json",
+                             str(exc)[:80]) from None
         if type(msg) is not dict:
             raise FrameError("not_an_object", f"top level is {type(msg).__name__}")
         kind = msg.get("type")

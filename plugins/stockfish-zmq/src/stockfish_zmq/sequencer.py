@@ -20,7 +20,8 @@ class _Stream:
         self.links = links
         self.first = first
         self.next = first + 1
-        self.pending: dict[int, MarketUpdate] = {}
+        # sequence -> (update, monotonic arrival time)
+        self.pending: dict[int, tuple[MarketUpdate, float]] = {}
         self.since = 0.0
         self.touched = now
         self.started = now
@@ -34,6 +35,12 @@ class Sequencer:
     drop what is behind). ``deliver(update)`` gets each update once, in order;
     ``on_gap(symbol, first, last)`` gets each lost range once; ``on_reset(symbol, expected,
     got)`` gets each publisher restart.
+
+    Restarts are told from lagging copies by the connection a message came on: each
+    publisher connection gets an id from :meth:`note_new_link` (increasing); a message far
+    behind is a restart only when it came on a connection made after the symbol's current
+    run began. A copy lagging on an older connection is a duplicate however far behind,
+    even while another endpoint flaps.
     """
 
     def __init__(self, deliver: Callable[[MarketUpdate], None],
@@ -62,8 +69,9 @@ class Sequencer:
         """Messages held right now waiting for a gap to fill."""
         return sum(len(self.streams[s].pending) for s in self.waiting if s in self.streams)
 
-    def offer(self, update: MarketUpdate, now: float) -> None:
-        """Take one decoded update (``now``: a monotonic time, read once per batch)."""
+    def offer(self, update: MarketUpdate, now: float, link: int | None = None) -> None:
+        """Take one decoded update (``now``: a monotonic time, read once per batch;
+        ``link``: the id of the connection it came on, default the newest one)."""
         symbol = update.symbol
         seq = update.sequence
         stream = self.streams.get(symbol)
@@ -89,24 +97,26 @@ class Sequencer:
                 if not stream.pending:
                     stream.since = now
                     self.waiting.add(symbol)
-                stream.pending[seq] = update
+                stream.pending[seq] = (update, now)
                 self.reordered += 1
                 if len(stream.pending) > self.window:
                     self._skip_gap(symbol, stream, now)
-        elif stream.links != self.links and (
+        elif (self.links if link is None else link) > stream.links and (
                 seq <= stream.first or expected - seq > self.reset_threshold):
-            # A publisher connection was (re)made since this run of the stream began and
-            # the numbering fell back to its start or far below: the publisher restarted.
-            # Without a new connection a message behind is never a restart, however far
-            # behind: it is a lagging redundant copy (or a straggler), already delivered
-            # or declared lost.
+            # It came on a publisher connection made since this run of the stream began,
+            # and the numbering fell back to its start or far below: the publisher
+            # restarted. From an older connection a message behind is never a restart,
+            # however far behind: it is a lagging redundant copy (or a straggler), already
+            # delivered or declared lost.
             self._reset(symbol, stream, update, now)
         else:
             self.duplicates += 1
 
-    def note_new_link(self) -> None:
-        """A publisher connection was made again: a restarted publisher may follow."""
+    def note_new_link(self) -> int:
+        """A publisher connection was made (a restarted publisher may follow on it);
+        return its id for :meth:`offer`."""
         self.links += 1
+        return self.links
 
     def expire(self, now: float) -> None:
         """Declare lost every gap older than ``gap_timeout``."""
@@ -114,10 +124,23 @@ class Sequencer:
             return
         for symbol in list(self.waiting):
             stream = self.streams.get(symbol)
-            if stream is None or not stream.pending:
+            if stream is None:
                 self.waiting.discard(symbol)
-            elif now - stream.since >= self.gap_timeout:
+                continue
+            # Several gaps may be due at once: each is timed from the first message that
+            # arrived after it, not from when the gap before it was declared.
+            while stream.pending and now - stream.since >= self.gap_timeout:
                 self._skip_gap(symbol, stream, now)
+            if not stream.pending:
+                self.waiting.discard(symbol)
+
+    def next_deadline(self) -> float | None:
+        """The monotonic time at which the oldest held gap times out (``None``: none held)."""
+        if not self.waiting:
+            return None
+        streams = self.streams
+        since = [streams[s].since for s in self.waiting if s in streams]
+        return min(since) + self.gap_timeout if since else None
 
     def forget_idle(self, now: float, ttl: float) -> int:
         """Drop the state of symbols silent for ``ttl`` seconds with nothing held."""
@@ -141,15 +164,16 @@ class Sequencer:
     def _drain(self, symbol: str, stream: _Stream, now: float) -> None:
         pending = stream.pending
         while stream.next in pending:
-            update = pending.pop(stream.next)
+            update = pending.pop(stream.next)[0]
             stream.next += 1
             self.deliver(update)
-        # Anything still held now waits behind a new gap, timed from now.
         for seq in [s for s in pending if s < stream.next]:
             del pending[seq]
             self.duplicates += 1
         if pending:
-            stream.since = now
+            # What is still held waits behind a new gap, which became known when the
+            # earliest of them arrived: time it from then, not from now.
+            stream.since = min(arrived for _, arrived in pending.values())
         else:
             self.waiting.discard(symbol)
 

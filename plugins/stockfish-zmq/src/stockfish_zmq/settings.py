@@ -58,8 +58,11 @@ class ZMQSettings(ConnectorSettings):
     - ``reconnect_interval``: ZeroMQ's own reconnect interval (s) to a vanished publisher.
     - ``connect_timeout``: how long ``connect`` waits for the first endpoint (s).
     - ``max_message_size``: larger frames are rejected (bytes).
-    - ``heartbeat_interval``: a feed silent for two intervals is reported stale (a publisher
-      may send ``{"type": "heartbeat"}`` to stay fresh when quiet).
+    - ``idle_symbol_ttl``: seconds after which a silent symbol's sequencing state (with
+      nothing held) is forgotten, so memory follows the symbols actually trading.
+    - ``heartbeat_interval``: a feed silent for two intervals is reported RECONNECTING
+      (sockets are kept; CONNECTED again on the next frame); a publisher may send
+      ``{"type": "heartbeat"}`` to stay live when quiet.
     """
 
     endpoints: tuple[str, ...] = attrs.field(default=("tcp://127.0.0.1:5555",),

@@ -1,5 +1,5 @@
 """A simulated ZeroMQ market-data publisher for tests, the demo and benchmarks."""
 
-from stockfish_zmq.testing.publisher import SimPublisher
+from stockfish_zmq.testing.publisher import FaultLog, SimPublisher
 
-__all__ = ["SimPublisher"]
+__all__ = ["FaultLog", "SimPublisher"]

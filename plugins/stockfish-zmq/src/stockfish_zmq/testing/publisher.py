@@ -2,8 +2,10 @@
 
 It publishes the same stream on ``copies`` endpoints (a redundant feed), keeps per-symbol
 sequence numbers and a record of every sequence it published, and injects faults: skipped
-sequences (gaps), duplicates, malformed frames, bursts, a restart on the same ports with or
-without a sequence reset, and one endpoint going away and coming back (flapping).
+sequences (gaps), duplicates, malformed frames, bursts, a seeded mix of drops, duplicates,
+reordering and corruption with a record of what was done (:meth:`SimPublisher.send_faulty`),
+a restart on the same ports with or without a sequence reset, and one endpoint going away
+and coming back (flapping).
 
 XPUB (not PUB) so that :meth:`wait_subscribers` can wait until subscribers are attached
 instead of guessing: ZeroMQ drops what a PUB sends before a subscriber has joined.
@@ -16,12 +18,50 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import zmq
 
-__all__ = ["SimPublisher"]
+__all__ = ["FaultLog", "SimPublisher"]
+
+
+@dataclass
+class FaultLog:
+    """What :meth:`SimPublisher.send_faulty` did, per symbol (sequence numbers)."""
+
+    published: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    dropped: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    corrupted: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    duplicated: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    reordered: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    one_copy: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    def lost(self, symbol: str) -> list[int]:
+        """Sequences that never arrive intact: dropped or corrupted."""
+        return sorted(self.dropped[symbol] + self.corrupted[symbol])
+
+    def lost_ranges(self, symbol: str) -> list[tuple[int, int]]:
+        """The lost sequences as contiguous ``(first, last)`` ranges: the gaps a subscriber
+        must report (a trailing one only once a later message shows it)."""
+        ranges: list[tuple[int, int]] = []
+        for seq in self.lost(symbol):
+            if ranges and ranges[-1][1] == seq - 1:
+                ranges[-1] = (ranges[-1][0], seq)
+            else:
+                ranges.append((seq, seq))
+        return ranges
+
+    def delivered(self, symbol: str) -> list[int]:
+        """What a subscriber must deliver, in order."""
+        lost = set(self.lost(symbol))
+        return [s for s in self.published[symbol] if s not in lost]
+
+    def counts(self) -> dict[str, int]:
+        return {name: sum(len(v) for v in getattr(self, name).values())
+                for name in ("published", "dropped", "corrupted", "duplicated", "reordered",
+                             "one_copy")}
 
 
 class SimPublisher:
@@ -41,12 +81,14 @@ class SimPublisher:
         #: Every sequence published per symbol (skipped ones are absent).
         self.published: dict[str, list[int]] = defaultdict(list)
         self.frames_sent = 0
+        #: Frames sent on each endpoint (what its subscriber must have received).
+        self.frames_by_endpoint: list[int] = []
         self.endpoints: list[str] = []
         self._ports: list[int] = []
         self._sockets: list[Any | None] = []
         self._subscribers: list[int] = []
         self._lock = threading.RLock()
-        self._context = zmq.Context.instance()
+        self._context: Any = zmq.Context.instance()
         self._stream_stop = threading.Event()
         self._stream_thread: threading.Thread | None = None
         self._last_frames: list[bytes] | None = None
@@ -62,6 +104,7 @@ class SimPublisher:
                 self._ports.append(int(endpoint.rsplit(":", 1)[1]))
                 self._sockets.append(sock)
                 self._subscribers.append(0)
+                self.frames_by_endpoint.append(0)
         return list(self.endpoints)
 
     def _bind(self, address: str) -> Any:
@@ -127,7 +170,7 @@ class SimPublisher:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            poller.poll(min(left, 0.05) * 1000)
+            poller.poll(max(1, int(min(left, 0.05) * 1000)))
 
     def _read_subscriptions(self) -> None:
         for i, sock in enumerate(self._sockets):
@@ -184,6 +227,7 @@ class SimPublisher:
             if sock is not None:
                 sock.send_multipart(frames)
                 self.frames_sent += 1
+                self.frames_by_endpoint[i] += 1
         self._last_frames = frames
 
     def ticker(self, symbol: str, **overrides: Any) -> dict[str, Any]:
@@ -226,6 +270,58 @@ class SimPublisher:
         with self._lock:
             if self._last_frames is not None:
                 self._send(self._last_frames, None)
+
+    def send_faulty(self, count: int, *, drop: float = 0.0, duplicate: float = 0.0,
+                    reorder: float = 0.0, corrupt: float = 0.0, one_copy: float = 0.0,
+                    kinds: Sequence[str] = ("ticker",)) -> FaultLog:
+        """Publish ``count`` messages round-robin over symbols with faults drawn from the
+        publisher's seeded generator, and return exactly what was done:
+
+        - ``drop``: the message's sequence is consumed but nothing is sent (a gap);
+        - ``corrupt``: a truncated, unparseable frame is sent instead (a data error *and*
+          a gap: the message is lost);
+        - ``duplicate``: the message is sent twice;
+        - ``reorder``: the message is held back and sent after the next one;
+        - ``one_copy``: on a redundant feed, sent on one endpoint only (nothing is lost
+          while the other copy gets through).
+        """
+        makers = {"ticker": self.ticker, "depth": self.depth, "trade": self.trade}
+        rng = self.rng
+        log = FaultLog()
+        held: dict[str, tuple[dict[str, Any], list[int] | None]] = {}
+        for i in range(count):
+            symbol = self.symbols[i % len(self.symbols)]
+            kind = kinds[(i // len(self.symbols)) % len(kinds)]
+            msg = makers[kind](symbol)
+            seq = msg["sequence"]
+            log.published[symbol].append(seq)
+            roll = rng.random()
+            if roll < drop:
+                log.dropped[symbol].append(seq)
+                continue
+            if roll < drop + corrupt:
+                log.corrupted[symbol].append(seq)
+                body = orjson.dumps(msg)
+                self.send_raw(symbol.encode(), body[: max(1, len(body) // 2)])
+                continue
+            endpoints = None
+            if self.copies > 1 and rng.random() < one_copy:
+                endpoints = [rng.randrange(self.copies)]
+                log.one_copy[symbol].append(seq)
+            if symbol not in held and rng.random() < reorder:
+                # Held back until after the symbol's next message goes out.
+                held[symbol] = (msg, endpoints)
+                log.reordered[symbol].append(seq)
+                continue
+            self.publish(msg, endpoints)
+            if rng.random() < duplicate:
+                self.publish(msg, endpoints)
+                log.duplicated[symbol].append(seq)
+            if symbol in held:
+                self.publish(*held.pop(symbol))
+        for late, endpoints in held.values():
+            self.publish(late, endpoints)
+        return log
 
     def heartbeat(self) -> None:
         self.send_raw(b"heartbeat", orjson.dumps({"type": "heartbeat"}))
