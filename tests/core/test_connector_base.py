@@ -246,3 +246,41 @@ def test_watchdog_detects_a_silent_connection_within_two_intervals() -> None:
     assert "no heartbeat" in (connector.stats.last_error or "")
     assert recorder.wait(lambda: connector.is_connected, 10)
     connector.close()
+
+
+class _Probing(SimConnector):
+    """Records the watchdog's hooks and cuts the link itself, as a connector whose
+    protocol library still believes a stalled link is up must (FIX)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.quiet_ages: list[float] = []
+        self.silence_ages: list[float] = []
+
+    def on_quiet(self, age: float) -> None:
+        self.quiet_ages.append(age)
+
+    def on_silence(self, age: float) -> None:
+        self.silence_ages.append(age)
+        self.handle_connection_error(f"cut after {age:.2f} s of silence")
+
+
+def test_watchdog_probes_a_quiet_connection_then_cuts_a_silent_one() -> None:
+    interval = 0.2
+    connector = _Probing(router=DataFeedRouter(), venue=f"probe-{now_ns()}",
+                         reconnect_initial_delay=0.02, reconnect_max_delay=0.05,
+                         heartbeat_interval=interval, tick_interval=0.01)
+    recorder = Recorder(connector, connector.router)  # type: ignore[arg-type]
+    assert connector.connect()
+    connector.subscribe_price("SPY")
+    assert recorder.wait_updates(3, 5)
+    assert connector.quiet_ages == []  # data flows: nothing to probe
+    seen = len(recorder.statuses)
+    connector.venue.hang(1.0)
+    assert recorder.wait(lambda: ConnectorStatus.RECONNECTING in recorder.statuses[seen:], 2.0)
+    assert connector.quiet_ages and all(interval < a <= 2 * interval for a in
+                                        connector.quiet_ages)
+    assert connector.silence_ages and connector.silence_ages[0] > 2 * interval
+    assert "cut after" in (connector.stats.last_error or "")
+    assert recorder.wait(lambda: connector.is_connected, 10)
+    connector.close()

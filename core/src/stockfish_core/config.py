@@ -69,7 +69,7 @@ class ArbitrationConfig:
 
     ``feeds`` lists connector names in order of preference (default: the primary, then the
     others); ``symbols`` overrides that order per symbol; a feed silent for ``stale_after``
-    seconds yields to the next one until it recovers.
+    seconds yields to the next one until it recovers. ``enabled`` turns arbitration on.
     """
 
     enabled: bool = False
@@ -80,7 +80,15 @@ class ArbitrationConfig:
 
 @attrs.frozen(kw_only=True)
 class ManagerConfig:
-    """``manager:`` section."""
+    """``manager:`` section.
+
+    - ``failover_strategy``: how a new order picks its connector (``round_robin``,
+      ``primary_backup`` or ``best_available``).
+    - ``health_check_interval``: seconds between health rounds (silence and probe checks).
+    - ``stop_timeout``: seconds ``stop_all`` waits for the connectors to close.
+    - ``order_timeout``: accepted for the seed's configuration shape; not used yet.
+    - ``arbitration``: market-data arbitration (below).
+    """
 
     failover_strategy: str = attrs.field(default="best_available", validator=_strategy)
     health_check_interval: float = attrs.field(default=30.0, validator=_positive)

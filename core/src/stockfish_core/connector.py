@@ -424,12 +424,38 @@ class BaseConnector(ABC):
                                                  name=f"{self.name}-watchdog")
         self._watchdog_thread.start()
 
+    def heartbeat_period(self) -> float:
+        """Seconds between the liveness signals expected from the venue (the
+        ``heartbeat_interval`` setting; a protocol that rounds it on the wire says so)."""
+        return float(getattr(self.settings, "heartbeat_interval", 30.0))
+
+    def stale_after(self) -> float:
+        """Seconds of silence after which a connected connector is stale: two heartbeat
+        periods (a connector that probes a quiet venue itself may allow less)."""
+        return 2 * self.heartbeat_period()
+
     def _watch(self) -> None:
-        interval = float(getattr(self.settings, "heartbeat_interval", 30.0))
-        while not self._closing.wait(interval / 2):
+        interval = self.heartbeat_period()
+        # A tenth of an interval: a stall is reported at most 0.1 interval after the
+        # connection turned stale.
+        while not self._closing.wait(interval / 10):
+            age = self.heartbeat_age()
             if self.is_stale():
-                age = self.heartbeat_age() or 0.0
-                self.handle_connection_error(f"no heartbeat or data for {age:.1f} s")
+                self.on_silence(age or 0.0)
+            elif self.is_connected and age is not None and age > interval:
+                self.on_quiet(age)
+
+    def on_quiet(self, age: float) -> None:  # noqa: B027 - optional hook, no probe by default
+        """The watchdog found no message for ``age`` seconds (over one heartbeat period,
+        not yet stale). A connector with a protocol-level probe sends it here (FIX: a
+        TestRequest) so that a live but idle venue answers before it is taken for dead."""
+
+    def on_silence(self, age: float) -> None:
+        """The watchdog found this connection silent for ``age`` seconds (over two
+        heartbeat intervals). The default reports it lost (:meth:`handle_connection_error`).
+        A connector whose protocol library still believes the link is up overrides this to
+        cut it, so that the library's own disconnect path reports the loss."""
+        self.handle_connection_error(f"no heartbeat or data for {age:.1f} s")
 
     def heartbeat_age(self) -> float | None:
         """Seconds since the last heartbeat or update, whichever is newer."""
@@ -439,13 +465,18 @@ class BaseConnector(ABC):
     def is_stale(self) -> bool:
         """True when connected but silent for more than two heartbeat intervals."""
         age = self.heartbeat_age()
-        interval = float(getattr(self.settings, "heartbeat_interval", 30.0))
-        return self.is_connected and age is not None and age > 2 * interval
+        return self.is_connected and age is not None and age > self.stale_after()
 
     # ------------------------------------------------------------------ subscriptions
     def record_subscription(self, data_type: DataType, symbol: str = "", **params: Any) -> None:
         with self._lock:
             self.subscriptions[(data_type, symbol)] = params
+
+    def subscriptions_snapshot(self) -> dict[tuple[DataType, str], dict[str, Any]]:
+        """A copy of the remembered subscriptions (``(data_type, symbol) -> params``), safe
+        to iterate on any thread while others subscribe and unsubscribe."""
+        with self._lock:
+            return {key: dict(params) for key, params in self.subscriptions.items()}
 
     def forget_subscriptions(self, symbol: str) -> None:
         with self._lock:
@@ -756,8 +787,12 @@ class BaseConnector(ABC):
                         dropped_again = self._drops != drops
                     if self.is_connected and not dropped_again:
                         return True
+                    if self._closing.is_set():  # closed while recovering: stay closed
+                        return False
                     log.info("%s: connection lost again while recovering; retrying",
                              self.name)
+                if self._closing.is_set():
+                    return False
                 if self.status is not ConnectorStatus.RECONNECTING:
                     self.set_status(ConnectorStatus.RECONNECTING)
                 if deadline is not None and time.monotonic() + delay > deadline:

@@ -20,7 +20,7 @@ def health_score(connector: BaseConnector, primary: bool = False) -> float:
     if not connector.is_connected:
         return 0.0
     score = 100.0
-    interval = float(getattr(connector.settings, "heartbeat_interval", 30.0))
+    interval = connector.heartbeat_period()
     age = connector.heartbeat_age()
     if age is not None:
         score -= min(40.0, 40.0 * age / (2 * interval))
@@ -92,16 +92,20 @@ class HealthMonitor:
         for connector in self.connectors():
             if self._stop.is_set() or not connector.is_connected or connector.closing:
                 continue
-            reason = None
             if connector.is_stale():
-                reason = f"silent for {connector.heartbeat_age():.1f} s"
-            else:
-                try:
-                    alive = connector.is_connected_check()
-                except Exception as exc:  # a failing probe is a dead connection
-                    alive, reason = False, f"probe failed: {exc}"
-                if not alive and reason is None:
-                    reason = "probe failed"
+                age = connector.heartbeat_age() or 0.0
+                found += 1
+                self.silent_detected += 1
+                log.warning("health check: %s is silent for %.1f s", connector.name, age)
+                connector.on_silence(age)  # the connector's own way to drop a stalled link
+                continue
+            reason = None
+            try:
+                alive = connector.is_connected_check()
+            except Exception as exc:  # a failing probe is a dead connection
+                alive, reason = False, f"probe failed: {exc}"
+            if not alive and reason is None:
+                reason = "probe failed"
             if reason is not None and connector.is_connected:
                 found += 1
                 self.silent_detected += 1
