@@ -1,0 +1,70 @@
+"""Plugin entry point of ``stockfish-fix`` (cheap to import: no quickfix here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stockfish_core.capabilities import Capabilities
+from stockfish_core.enums import DataType, OrderType
+from stockfish_core.hookspecs import hookimpl
+
+from stockfish_fix.settings import FIXSettings
+
+__all__ = ["CAPABILITIES", "FIXVenueFactory"]
+
+# Shared with FIXConnector.capabilities (the connector imports it from here).
+CAPABILITIES = Capabilities(
+    data_types=frozenset({DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE}),
+    order_types=frozenset(OrderType),
+    supports_replace=True,
+)
+
+
+class FIXVenueFactory:
+    """The simulated FIX venue for ``stockfish-rt demo`` and integration tests; quickfix is
+    imported only when it starts."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.venue: Any = None
+
+    def start(self) -> dict[str, Any]:
+        from stockfish_fix.testing import FIXVenue
+
+        self.venue = FIXVenue(**self.options)
+        return self.venue.start()
+
+    def stop(self) -> None:
+        if self.venue is not None:
+            self.venue.stop()
+
+    def drop_connections(self) -> None:
+        if self.venue is not None:
+            self.venue.drop_connections()
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        from stockfish_fix.testing.venue import DEFAULT_SYMBOLS
+
+        if self.venue is not None:
+            return tuple(self.venue.symbols)
+        return tuple(self.options.get("symbols", DEFAULT_SYMBOLS))
+
+    def orders_received_count(self, client_order_id: str) -> int:
+        return self.venue.orders_received_count(client_order_id) if self.venue else 0
+
+
+@hookimpl
+def stockfish_register_connectors(register: Any) -> None:
+    from stockfish_core.plugins import ConnectorType
+
+    register(ConnectorType(
+        name="fix", connector_class="stockfish_fix.connector:FIXConnector",
+        settings_class=FIXSettings,
+        description="FIX 4.2 / 4.4 / 5.0 SP2 venues over QuickFIX (orders and market data)",
+        capabilities=CAPABILITIES, install_hint="pip install stockfish-fix"))
+
+
+@hookimpl
+def stockfish_simulated_venues(register: Any) -> None:
+    register("fix", FIXVenueFactory)

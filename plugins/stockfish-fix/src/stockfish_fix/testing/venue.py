@@ -1,0 +1,698 @@
+"""A simulated FIX venue on a real QuickFIX SocketAcceptor (127.0.0.1, ephemeral port).
+
+It matches orders (D, F, G, H) in :class:`~stockfish_fix.testing.engine.Engine`, streams
+market data (V -> W snapshot, then X increments with trades on a timer thread, Y for an
+unknown symbol) and injects faults: drop every session, refuse logons, send malformed
+application messages, skip an outgoing sequence number (forcing a resend).
+
+Threads: QuickFIX's acceptor thread calls the Application; a ticker thread moves the books;
+one sender thread sends every outgoing message in the order the engine produced it (never
+from a QuickFIX callback, where a send could hold the GIL while the peer in the same
+process waits for it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from typing import Any
+
+import quickfix as fix
+
+from stockfish_fix import messages as m
+from stockfish_fix.lifetime import check_sessions_free, release
+from stockfish_fix.session_config import build_config
+from stockfish_fix.testing.engine import Engine, VenueOrder
+
+__all__ = ["DEFAULT_SYMBOLS", "FIXVenue", "free_port"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYMBOLS = ("AAA", "BBB")
+#: Orders for these symbols draw the other reject paths.
+BUSINESS_REJECT_SYMBOL = "JREJECT"
+SESSION_REJECT_SYMBOL = "SREJECT"
+_STOP = object()
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (bind port 0, read it, release it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.10g}"
+
+
+class _VenueApplication(fix.Application):  # type: ignore[misc]
+    def __init__(self, venue: FIXVenue) -> None:
+        super().__init__()
+        self.venue = venue
+
+    def onCreate(self, session_id: Any) -> None:  # noqa: N802 - QuickFIX's names
+        pass
+
+    def onLogon(self, session_id: Any) -> None:  # noqa: N802
+        self.venue._guard(self.venue._on_logon, session_id)
+
+    def onLogout(self, session_id: Any) -> None:  # noqa: N802
+        self.venue._guard(self.venue._on_logout, session_id)
+
+    def toAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
+        pass
+
+    def fromAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
+        reason = None
+        try:
+            reason = self.venue._check_logon(message)
+        except Exception as exc:
+            self.venue.errors.append(f"fromAdmin: {exc}")
+        if reason is not None:
+            raise fix.RejectLogon(reason)
+
+    def toApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
+        pass
+
+    def fromApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
+        self.venue._guard2(self.venue._on_app, message, session_id)
+
+
+class FIXVenue:
+    """The simulated FIX venue. ``start()`` returns the connector configuration entry."""
+
+    def __init__(self, *, version: str = "FIX44", symbols: tuple[str, ...] = DEFAULT_SYMBOLS,
+                 clients: tuple[str, ...] = ("CLIENT",), comp_id: str = "VENUE",
+                 tick_interval: float = 0.02, levels: int = 5, top_size: float = 100.0,
+                 seed: int = 0, username: str | None = None, password: str | None = None,
+                 heartbeat_interval: float = 1.0, store_path: str = "",
+                 max_runtime: float = 900.0, start_prices: dict[str, float] | None = None,
+                 market_data: bool = True, data_dictionary: str = "",
+                 status_repeats_fills: bool = True, burst: int = 0) -> None:
+        self.version = version
+        self.symbols = tuple(symbols)
+        self.clients = tuple(clients)
+        self.comp_id = comp_id
+        self.tick_interval = tick_interval
+        self.username = username
+        self.password = password
+        self.heartbeat_interval = heartbeat_interval
+        self.store_path = store_path
+        self.max_runtime = max_runtime
+        self.market_data = market_data
+        self.data_dictionary = data_dictionary
+        # True: an OrderStatusRequest is answered with every execution again, then the
+        # status; False: with the status alone (CumQty/AvgPx), as many venues do.
+        self.status_repeats_fills = status_repeats_fills
+        # Benchmarks: after each snapshot, this many incremental refreshes (X) at once,
+        # built before the first is sent so the venue's pace is the wire's.
+        self.burst = burst
+        self.port = 0
+        self.tag = f"{os.getpid() % 1000}{int(time.time() * 1000) % 100000}"
+        self.engine = Engine(self.symbols, seed=seed, levels=levels, top_size=top_size,
+                             start_prices=start_prices, tag=self.tag)
+        self.lock = threading.Lock()
+        self.errors: list[str] = []
+        self.logons = 0
+        self.refused_logons = 0
+        self.messages_in: dict[str, int] = {}
+        self._sessions: dict[str, Any] = {}  # str(session id) -> SessionID (logged on)
+        self._subs: dict[str, tuple[str, Any]] = {}  # MDReqID -> (symbol, session id)
+        self._order_session: dict[str, Any] = {}  # order id -> session id of its owner
+        self._refuse_until = 0.0
+        self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._acceptor: Any = None
+        self._keep: tuple[Any, ...] = ()
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> dict[str, Any]:
+        """Start the acceptor on 127.0.0.1 (a free port) and the ticker/sender threads."""
+        self.port = free_port()
+        text = build_config(role="acceptor", version=self.version, sender_comp_id=self.comp_id,
+                            target_comp_ids=self.clients, port=self.port,
+                            heartbeat_interval=self.heartbeat_interval,
+                            store_path=self.store_path,
+                            data_dictionary=self.data_dictionary)
+        settings = fix.SessionSettings()
+        settings.setFromString(text)
+        store = fix.FileStoreFactory(settings) if self.store_path else fix.MemoryStoreFactory()
+        app = _VenueApplication(self)
+        check_sessions_free(settings)
+        acceptor = fix.SocketAcceptor(app, store, settings)
+        self._keep = (app, store, settings)
+        try:
+            acceptor.poll()  # configures and binds the port now, on this thread
+        except BaseException:
+            acceptor.stop(True)
+            release(acceptor)
+            raise
+        self._acceptor = acceptor
+        for target, name in ((self._poll_loop, "acceptor"), (self._send_loop, "sender"),
+                             (self._tick_loop, "ticker")):
+            thread = threading.Thread(target=target, name=f"fix-venue-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self.config_entry()
+
+    def config_entry(self, client: str | None = None) -> dict[str, Any]:
+        """The connector settings (``{"type": "fix", ...}``) that reach this venue."""
+        entry: dict[str, Any] = {
+            "type": "fix", "host": "127.0.0.1", "port": self.port, "version": self.version,
+            "sender_comp_id": client or self.clients[0], "target_comp_id": self.comp_id,
+            "store": "memory", "heartbeat_interval": self.heartbeat_interval,
+            "connect_timeout": 5.0, "request_timeout": 5.0}
+        if self.data_dictionary:
+            entry["data_dictionary"] = self.data_dictionary
+        if self.username is not None:
+            entry["username"] = self.username
+        if self.password is not None:
+            entry["password"] = self.password
+        return entry
+
+    def stop(self) -> None:
+        """Stop the threads and the acceptor (bounded)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._outbox.put(_STOP)
+        for thread in self._threads:
+            thread.join(5.0)
+        acceptor, self._acceptor = self._acceptor, None
+        if not any(thread.is_alive() for thread in self._threads):
+            # Nothing can touch it now: free its sessions for the next venue in this process.
+            release(acceptor)
+        else:
+            log.error("FIX venue threads did not stop in 5 s; the acceptor is left running")
+
+    def _poll_loop(self) -> None:
+        """Drive the acceptor from this thread, and stop it here too.
+
+        QuickFIX 1.16's ``SocketAcceptor.stop()`` closes the server's sockets on the calling
+        thread while the acceptor's own thread may be dropping a connection (a crash seen
+        in about one stop in five); polling from one thread that also stops it has no
+        such race.
+        """
+        acceptor = self._acceptor
+        deadline = time.monotonic() + self.max_runtime + 10.0
+        try:
+            # poll() does not block; the short wait keeps an idle venue off the CPU at the
+            # cost of at most half a millisecond before a message is read.
+            while not self._stop.wait(0.0005) and time.monotonic() < deadline:
+                acceptor.poll()
+            self._logout_all()
+            grace = time.monotonic() + 1.0
+            while self._sessions and time.monotonic() < grace:
+                acceptor.poll()
+                threading.Event().wait(0.001)
+        finally:
+            acceptor.stop(True)
+
+    def _logout_all(self) -> None:
+        with self.lock:
+            sessions = list(self._sessions.values())
+        for session_id in sessions:
+            try:
+                fix.Session.lookupSession(session_id).logout("venue shutting down")
+            except Exception as exc:
+                self.errors.append(f"logout: {exc}")
+
+    # ------------------------------------------------------------------ faults
+    def drop_connections(self, refuse_for: float = 0.0) -> int:
+        """Cut every client session now; refuse logons for ``refuse_for`` seconds."""
+        if refuse_for:
+            self.refuse_logons(refuse_for)
+        with self.lock:
+            sessions = list(self._sessions.values())
+        for session_id in sessions:
+            try:
+                fix.Session.lookupSession(session_id).disconnect()
+            except Exception as exc:
+                self.errors.append(f"drop: {exc}")
+        return len(sessions)
+
+    def refuse_logons(self, seconds: float) -> None:
+        """Reject every Logon for ``seconds`` (0 accepts again)."""
+        self._refuse_until = time.monotonic() + seconds if seconds > 0 else 0.0
+
+    def send_malformed(self) -> int:
+        """Send malformed application messages to every session; returns how many: an
+        execution for an unknown order, a fill without LastQty/LastPx, an X deleting a level
+        that does not exist, and a report with an OrdStatus outside the enumeration (which
+        the client's QuickFIX rejects at session level)."""
+        with self.lock:
+            sessions = list(self._sessions.values())
+            subs = dict(self._subs)
+        sent = 0
+        for session_id in sessions:
+            bad = []
+            report = self._report_base("NOSUCHORDER", "V0", self.engine.next_exec_id(), "0",
+                                       "0", self.symbols[0], "1", 0.0, 0.0, 0.0)
+            bad.append(report)
+            no_fill = self._report_base("NOSUCHORDER2", "V0", self.engine.next_exec_id(),
+                                        "F" if self.version != "FIX42" else "2", "2",
+                                        self.symbols[0], "1", 0.0, 1.0, 1.0)
+            bad.append(no_fill)
+            odd = self._report_base("NOSUCHORDER3", "V0", self.engine.next_exec_id(), "0",
+                                    "Z", self.symbols[0], "1", 0.0, 0.0, 0.0)
+            bad.append(odd)
+            for req_id, (symbol, owner) in subs.items():
+                if str(owner) == str(session_id):
+                    bad.append(self._incremental(req_id, symbol, [("2", "0", 0.03, 0.0)]))
+                    break
+            for msg in bad:
+                self._outbox.put((msg, session_id))
+                sent += 1
+        return sent
+
+    def skip_sequence_number(self) -> int:
+        """Skip one outgoing MsgSeqNum on every session: the client sees a gap and asks
+        for a resend, which QuickFIX answers with a gap fill."""
+        with self.lock:
+            sessions = list(self._sessions.values())
+        for session_id in sessions:
+            session = fix.Session.lookupSession(session_id)
+            session.setNextSenderMsgSeqNum(session.getExpectedSenderNum() + 1)
+        return len(sessions)
+
+    # ------------------------------------------------------------------ records
+    def orders_received_count(self, client_order_id: str) -> int:
+        """How many NewOrderSingles with this ClOrdID reached the venue."""
+        with self.lock:
+            return self.engine.orders_received[client_order_id]
+
+    @property
+    def fills(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.engine.fills)
+
+    def fills_of(self, client_order_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [f for f in self.engine.fills if f["client_order_id"] == client_order_id]
+
+    def order(self, client_order_id: str) -> VenueOrder | None:
+        with self.lock:
+            return self.engine.orders.get(client_order_id)
+
+    def book_levels(self, symbol: str) -> tuple[list[tuple[float, float]],
+                                                list[tuple[float, float]]]:
+        with self.lock:
+            bids, asks = self.engine.books[symbol]
+            return sorted(bids.items(), reverse=True), sorted(asks.items())
+
+    def fill(self, client_order_id: str, quantity: float | None = None,
+             price: float | None = None) -> dict[str, Any] | None:
+        """Execute an open order now (default: all that is left at its limit or the market),
+        whether or not its owner is connected. Returns the venue's fill record."""
+        with self.lock:
+            order = self.engine.orders.get(client_order_id)
+            if order is None:
+                raise KeyError(client_order_id)
+            bid, ask = self.engine.best(order.symbol)
+            px = price or order.price or (ask if order.side == "1" else bid)
+            events = self.engine.fill(order, quantity or order.qty - order.cum_qty, px)
+            self._emit(events)
+        return events[0]["fill"] if events else None
+
+    @property
+    def sessions_logged_on(self) -> int:
+        with self.lock:
+            return len(self._sessions)
+
+    # ------------------------------------------------------------------ QuickFIX side
+    def _guard(self, handler: Any, arg: Any) -> None:
+        try:
+            handler(arg)
+        except Exception as exc:
+            self.errors.append(f"{handler.__name__}: {type(exc).__name__}: {exc}")
+
+    def _guard2(self, handler: Any, arg: Any, arg2: Any) -> None:
+        try:
+            handler(arg, arg2)
+        except Exception as exc:
+            self.errors.append(f"{handler.__name__}: {type(exc).__name__}: {exc}")
+
+    def _check_logon(self, msg: Any) -> str | None:
+        if msg.getHeader().getField(35) != "A":
+            return None
+        if time.monotonic() < self._refuse_until:
+            self.refused_logons += 1
+            return "logons refused (venue maintenance)"
+        if self.username is not None or self.password is not None:
+            user = msg.getField(553) if msg.isSetField(553) else None
+            password = msg.getField(554) if msg.isSetField(554) else None
+            if user != self.username or password != self.password:
+                self.refused_logons += 1
+                return "bad username or password"
+        return None
+
+    def _on_logon(self, session_id: Any) -> None:
+        with self.lock:
+            self._sessions[session_id.toString()] = session_id
+            self.logons += 1
+
+    def _on_logout(self, session_id: Any) -> None:
+        key = session_id.toString()
+        with self.lock:
+            self._sessions.pop(key, None)
+            for req_id in [r for r, (_, s) in self._subs.items() if s.toString() == key]:
+                del self._subs[req_id]
+
+    def _on_app(self, msg: Any, session_id: Any) -> None:
+        msg_type = msg.getHeader().getField(35)
+        self.messages_in[msg_type] = self.messages_in.get(msg_type, 0) + 1
+        get = m._get
+        if msg_type == "D":
+            symbol = msg.getField(m.SYMBOL)
+            if symbol == BUSINESS_REJECT_SYMBOL:
+                self._outbox.put((self._business_reject(msg), session_id))
+                with self.lock:
+                    self.engine.orders_received[msg.getField(m.CL_ORD_ID)] += 1
+                return
+            if symbol == SESSION_REJECT_SYMBOL:
+                self._outbox.put((self._session_reject(msg), session_id))
+                with self.lock:
+                    self.engine.orders_received[msg.getField(m.CL_ORD_ID)] += 1
+                return
+            with self.lock:
+                events = self.engine.new_order(
+                    msg.getField(m.CL_ORD_ID), symbol, msg.getField(m.SIDE),
+                    float(get(msg, m.ORDER_QTY) or 0), msg.getField(m.ORD_TYPE),
+                    _float(get(msg, m.PRICE)), _float(get(msg, m.STOP_PX)),
+                    get(msg, m.TIME_IN_FORCE) or "0")
+                for event in events:
+                    order = event.get("order")
+                    if order is not None:
+                        self._order_session[order.order_id] = session_id
+                self._emit(events, session_id)
+        elif msg_type == "F":
+            with self.lock:
+                events = self.engine.cancel(msg.getField(m.ORIG_CL_ORD_ID),
+                                            msg.getField(m.CL_ORD_ID), get(msg, m.ORDER_ID))
+                self._emit(events, session_id)
+        elif msg_type == "G":
+            with self.lock:
+                events = self.engine.replace(
+                    msg.getField(m.ORIG_CL_ORD_ID), msg.getField(m.CL_ORD_ID),
+                    get(msg, m.ORDER_ID), _float(get(msg, m.ORDER_QTY)),
+                    _float(get(msg, m.PRICE)))
+                self._emit(events, session_id)
+        elif msg_type == "H":
+            self._status(msg, session_id)
+        elif msg_type == "V":
+            self._market_data_request(msg, session_id)
+
+    # ------------------------------------------------------------------ outgoing
+    def _emit(self, events: list[dict[str, Any]], session_id: Any = None) -> None:
+        """Turn engine events into messages, queued in order (caller holds the lock)."""
+        for event in events:
+            kind = event["kind"]
+            order: VenueOrder | None = event.get("order")
+            target = session_id
+            if order is not None:
+                target = self._order_session.get(order.order_id, session_id)
+            if target is None:
+                continue
+            if kind == "new":
+                msg = self._report(order, "0", "0")
+            elif kind == "fill":
+                fill = event["fill"]
+                msg = self._fill_report(order, fill)
+            elif kind == "canceled":
+                msg = self._report(order, "4", "4", orig=event["orig"], text=event["text"])
+            elif kind == "replaced":
+                msg = self._report(order, "5", order.status, orig=event["orig"])
+            elif kind == "reject":
+                msg = self._report_base(event["cl_ord_id"], "NONE", self.engine.next_exec_id(),
+                                        "8", "8", event["symbol"], event["side"], 0.0, 0.0,
+                                        0.0, text=event["text"])
+                if event["reason"]:
+                    msg.setField(m.ORD_REJ_REASON, event["reason"])
+            elif kind == "cancel_reject":
+                msg = self._cancel_reject(event)
+            else:
+                continue
+            self._outbox.put((msg, target))
+            if kind == "fill":
+                self._trade_prints(order.symbol, event["fill"])
+
+    def _trade_prints(self, symbol: str, fill: dict[str, Any]) -> None:
+        for req_id, (sub_symbol, owner) in self._subs.items():
+            if sub_symbol == symbol:
+                self._outbox.put((self._incremental(req_id, symbol, [
+                    ("0", "2", fill["price"], fill["quantity"])]), owner))
+
+    def _report_base(self, cl_ord_id: str,  # noqa: PLR0917 - the report's FIX fields
+                     order_id: str, exec_id: str, exec_type: str,
+                     ord_status: str, symbol: str, side: str, leaves: float, cum: float,
+                     avg: float, text: str | None = None) -> Any:
+        msg = fix.Message()
+        msg.getHeader().setField(35, "8")
+        msg.setField(m.ORDER_ID, order_id)
+        msg.setField(m.CL_ORD_ID, cl_ord_id)
+        msg.setField(m.EXEC_ID, exec_id)
+        if self.version == "FIX42":
+            msg.setField(m.EXEC_TRANS_TYPE, "0")
+        msg.setField(m.EXEC_TYPE, exec_type)
+        msg.setField(m.ORD_STATUS, ord_status)
+        msg.setField(m.SYMBOL, symbol)
+        msg.setField(m.SIDE, side)
+        msg.setField(m.LEAVES_QTY, _fmt(leaves))
+        msg.setField(m.CUM_QTY, _fmt(cum))
+        msg.setField(m.AVG_PX, _fmt(avg))
+        msg.setField(m.TRANSACT_TIME, m.transact_time())
+        if text:
+            msg.setField(m.TEXT, text)
+        return msg
+
+    def _report(self, order: VenueOrder, exec_type: str, ord_status: str, *,
+                orig: str | None = None, text: str | None = None) -> Any:
+        msg = self._report_base(order.cl_ord_id, order.order_id, self.engine.next_exec_id(),
+                                exec_type, ord_status, order.symbol, order.side, order.leaves,
+                                order.cum_qty, order.avg_px, text)
+        msg.setField(m.ORDER_QTY, _fmt(order.qty))
+        msg.setField(m.ORD_TYPE, order.ord_type)
+        if order.price is not None:
+            msg.setField(m.PRICE, _fmt(order.price))
+        if orig:
+            msg.setField(m.ORIG_CL_ORD_ID, orig)
+        return msg
+
+    def _fill_report(self, order: VenueOrder, fill: dict[str, Any], resend: bool = False) -> Any:
+        status = fill["status"]
+        exec_type = ("2" if status == "2" else "1") if self.version == "FIX42" else "F"
+        leaves = 0.0 if status == "2" else max(order.qty - fill["cum_qty"], 0.0)
+        msg = self._report_base(fill["cl_ord_id"], order.order_id, fill["exec_id"], exec_type,
+                                status, order.symbol, order.side, leaves, fill["cum_qty"],
+                                fill["avg_px"])
+        msg.setField(m.ORDER_QTY, _fmt(order.qty))
+        msg.setField(m.LAST_QTY, _fmt(fill["quantity"]))
+        msg.setField(m.LAST_PX, _fmt(fill["price"]))
+        if resend:
+            msg.getHeader().setField(97, "Y")  # PossResend: an execution told again
+        return msg
+
+    def _cancel_reject(self, event: dict[str, Any]) -> Any:
+        order: VenueOrder | None = event["order"]
+        msg = fix.Message()
+        msg.getHeader().setField(35, "9")
+        msg.setField(m.ORDER_ID, order.order_id if order else "NONE")
+        msg.setField(m.CL_ORD_ID, event["cl_ord_id"])
+        msg.setField(m.ORIG_CL_ORD_ID, event["orig"])
+        msg.setField(m.ORD_STATUS, order.status if order else "8")
+        msg.setField(m.CXL_REJ_RESPONSE_TO, event["response_to"])
+        msg.setField(m.CXL_REJ_REASON, "1" if order is None else "0")
+        msg.setField(m.TEXT, event["text"])
+        return msg
+
+    def _business_reject(self, request: Any) -> Any:
+        msg = fix.Message()
+        msg.getHeader().setField(35, "j")
+        msg.setField(m.REF_SEQ_NUM, request.getHeader().getField(34))
+        msg.setField(m.REF_MSG_TYPE, "D")
+        msg.setField(m.BUSINESS_REJECT_REF_ID, request.getField(m.CL_ORD_ID))
+        msg.setField(m.BUSINESS_REJECT_REASON, "2")  # unknown security
+        msg.setField(m.TEXT, "instrument not tradable here")
+        return msg
+
+    def _session_reject(self, request: Any) -> Any:
+        msg = fix.Message()
+        msg.getHeader().setField(35, "3")
+        msg.setField(m.REF_SEQ_NUM, request.getHeader().getField(34))
+        msg.setField(m.REF_TAG_ID, str(m.SYMBOL))
+        msg.setField(m.REF_MSG_TYPE, "D")
+        msg.setField(m.SESSION_REJECT_REASON, "5")  # value is incorrect
+        msg.setField(m.TEXT, "symbol not accepted on this session")
+        return msg
+
+    def _status(self, msg: Any, session_id: Any) -> None:
+        cl_ord_id = msg.getField(m.CL_ORD_ID)
+        order_id = m._get(msg, m.ORDER_ID)
+        with self.lock:
+            order = self.engine.find(cl_ord_id, order_id)
+            if order is None:
+                report = self._report_base(cl_ord_id, "NONE", self.engine.next_exec_id(), "I",
+                                           "8", msg.getField(m.SYMBOL), msg.getField(m.SIDE),
+                                           0.0, 0.0, 0.0, text="unknown order")
+                self._status_marker(report)
+                self._outbox.put((report, session_id))
+                return
+            if self.status_repeats_fills:
+                for fill in order.fills:  # every execution again, with its ExecID
+                    self._outbox.put((self._fill_report(order, fill, resend=True),
+                                      session_id))
+            report = self._report(order, "I", order.status)
+            self._status_marker(report)
+            self._outbox.put((report, session_id))
+
+    def _status_marker(self, report: Any) -> None:
+        if self.version == "FIX42":  # 4.2 has no ExecType I: ExecTransType 3 = status
+            report.setField(m.EXEC_TRANS_TYPE, "3")
+            report.setField(m.EXEC_TYPE, report.getField(m.ORD_STATUS))
+
+    def _market_data_request(self, msg: Any, session_id: Any) -> None:
+        req_id = msg.getField(m.MD_REQ_ID)
+        kind = msg.getField(m.SUBSCRIPTION_REQUEST_TYPE)
+        count = int(m._get(msg, m.NO_RELATED_SYM) or 0)
+        group = fix.Group(m.NO_RELATED_SYM, m.SYMBOL)
+        symbols = []
+        for index in range(1, count + 1):
+            msg.getGroup(index, group)
+            symbols.append(group.getField(m.SYMBOL))
+        with self.lock:
+            if kind == "2":
+                self._subs.pop(req_id, None)
+                return
+            for symbol in symbols:
+                if symbol not in self.engine.books:
+                    self._outbox.put((self._md_reject(req_id, f"unknown symbol {symbol}"),
+                                      session_id))
+                    continue
+                if kind == "1" and self.burst:
+                    self._reset_burst_level(symbol)
+                self._outbox.put((self._snapshot(req_id, symbol), session_id))
+                if kind == "1":
+                    self._subs[req_id] = (symbol, session_id)
+                    if self.burst:
+                        self._queue_burst(req_id, symbol, session_id)
+
+    def _reset_burst_level(self, symbol: str) -> None:
+        """The best bid's size back to 0.5 before a snapshot, so that only the burst that
+        follows can bring it to ``burst`` (caller holds the lock)."""
+        bids, _ = self.engine.books[symbol]
+        bids[max(bids)] = 0.5
+
+    def _queue_burst(self, req_id: str, symbol: str, session_id: Any) -> None:
+        """``burst`` X messages for one subscription: each changes the best bid's size (the
+        last one to ``burst``, so a reader knows when it has them all). Caller holds the
+        lock."""
+        bids, _ = self.engine.books[symbol]
+        best = max(bids)
+        burst = [self._incremental(req_id, symbol, [("1", "0", best, float(i))])
+                 for i in range(1, self.burst + 1)]
+        bids[best] = float(self.burst)
+        self._outbox.put((burst, session_id))
+
+    def _md_reject(self, req_id: str, text: str) -> Any:
+        msg = fix.Message()
+        msg.getHeader().setField(35, "Y")
+        msg.setField(m.MD_REQ_ID, req_id)
+        msg.setField(m.MD_REQ_REJ_REASON, "0")
+        msg.setField(m.TEXT, text)
+        return msg
+
+    def _snapshot(self, req_id: str, symbol: str) -> Any:
+        msg = fix.Message()
+        msg.getHeader().setField(35, "W")
+        msg.setField(m.MD_REQ_ID, req_id)
+        msg.setField(m.SYMBOL, symbol)
+        if self.version == "FIX50SP2":
+            msg.setField(m.LAST_UPDATE_TIME, m.transact_time())
+        bids, asks = self.engine.books[symbol]
+        group = m.new_group(self.version, "MarketDataSnapshotFullRefresh", "NoMDEntries")
+        for entry_type, side in (("0", bids), ("1", asks)):
+            for price, size in side.items():
+                group.setField(m.MD_ENTRY_TYPE, entry_type)
+                group.setField(m.MD_ENTRY_PX, f"{price:.2f}")
+                group.setField(m.MD_ENTRY_SIZE, _fmt(size))
+                msg.addGroup(group)
+        last = self.engine.last.get(symbol)
+        if last is not None:
+            group.setField(m.MD_ENTRY_TYPE, "2")
+            group.setField(m.MD_ENTRY_PX, _fmt(last))
+            group.setField(m.MD_ENTRY_SIZE, "1")
+            msg.addGroup(group)
+        return msg
+
+    def _incremental(self, req_id: str, symbol: str,
+                     changes: list[tuple[str, str, float, float]]) -> Any:
+        msg = fix.Message()
+        msg.getHeader().setField(35, "X")
+        msg.setField(m.MD_REQ_ID, req_id)
+        group = m.new_group(self.version, "MarketDataIncrementalRefresh", "NoMDEntries")
+        for action, entry_type, price, size in changes:
+            group.setField(m.MD_UPDATE_ACTION, action)
+            group.setField(m.MD_ENTRY_TYPE, entry_type)
+            group.setField(m.SYMBOL, symbol)
+            group.setField(m.MD_ENTRY_PX, f"{price:.2f}" if entry_type != "2" else _fmt(price))
+            if action == "2":
+                group.removeField(m.MD_ENTRY_SIZE)
+            else:
+                group.setField(m.MD_ENTRY_SIZE, _fmt(size))
+            msg.addGroup(group)
+        return msg
+
+    # ------------------------------------------------------------------ threads
+    def _tick_loop(self) -> None:
+        deadline = time.monotonic() + self.max_runtime
+        while not self._stop.wait(self.tick_interval) and time.monotonic() < deadline:
+            try:
+                self._tick()
+            except Exception as exc:  # keep ticking; the record says what happened
+                self.errors.append(f"tick: {type(exc).__name__}: {exc}")
+
+    def _tick(self) -> None:
+        with self.lock:
+            if self.market_data:
+                changes = self.engine.step()
+                for req_id, (symbol, session_id) in self._subs.items():
+                    if changes.get(symbol):
+                        self._outbox.put((self._incremental(req_id, symbol, changes[symbol]),
+                                          session_id))
+            self._emit(self.engine.tick_orders())
+
+    def _send_loop(self) -> None:
+        deadline = time.monotonic() + self.max_runtime + 10.0
+        while time.monotonic() < deadline:
+            try:
+                item = self._outbox.get(timeout=0.5)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if item is _STOP:
+                return
+            msgs, session_id = item
+            for msg in msgs if isinstance(msgs, list) else (msgs,):
+                try:
+                    fix.Session.sendToTarget(msg, session_id)
+                except Exception as exc:  # session gone: QuickFIX keeps nothing to send
+                    self.errors.append(f"send: {type(exc).__name__}: {exc}")
+                    break
+
+
+def _float(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None

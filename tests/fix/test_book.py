@@ -1,0 +1,54 @@
+"""The incremental book: snapshots replace, X entries add / change / delete levels."""
+
+from __future__ import annotations
+
+import pytest
+from stockfish_fix.book import Book, BookError
+from stockfish_fix.messages import MDEntry
+
+
+def e(action: str, kind: str, price: float, size: float = 0.0) -> MDEntry:
+    return MDEntry(action, kind, price, size, "AAA")
+
+
+def test_snapshot_then_incrementals() -> None:
+    book = Book("AAA")
+    book.apply_snapshot([e("0", "0", 99.0, 5), e("0", "0", 98.0, 6), e("0", "1", 101.0, 7)])
+    assert book.levels() == ([(99.0, 5), (98.0, 6)], [(101.0, 7)])
+    book.apply([e("1", "0", 99.0, 9), e("0", "1", 100.5, 2), e("2", "0", 98.0)])
+    assert book.levels() == ([(99.0, 9)], [(100.5, 2), (101.0, 7)])
+    tick = book.tick()
+    assert (tick.bid, tick.ask, tick.bid_size, tick.ask_size) == (99.0, 100.5, 9, 2)
+    snap = book.snapshot(1)
+    assert [lv.price for lv in snap.bids] == [99.0] and [lv.price for lv in snap.asks] == [100.5]
+    book.apply_snapshot([e("0", "1", 200.0, 1)])
+    assert book.levels() == ([], [(200.0, 1)])
+
+
+def test_trades_update_last_and_volume() -> None:
+    book = Book("AAA")
+    trades = book.apply([e("0", "2", 100.0, 3), e("0", "2", 100.5, 2)])
+    assert [(t.price, t.size) for t in trades] == [(100.0, 3), (100.5, 2)]
+    assert (book.last, book.last_size, book.volume) == (100.5, 2, 5)
+
+
+def test_bad_updates_are_reported_after_applying_the_rest() -> None:
+    book = Book("AAA")
+    book.apply_snapshot([e("0", "0", 99.0, 5)])
+    with pytest.raises(BookError) as err:
+        book.apply([e("2", "0", 50.0), e("0", "1", 101.0, 1)])
+    assert err.value.kind == "book_delete_unknown_level"
+    assert book.levels() == ([(99.0, 5)], [(101.0, 1)])
+    with pytest.raises(BookError) as err:
+        book.apply([e("1", "1", 150.0, 1)])
+    assert err.value.kind == "book_change_unknown_level"
+
+
+def test_zero_size_removes_and_crossed_is_seen() -> None:
+    book = Book("AAA")
+    book.apply_snapshot([e("0", "0", 99.0, 5), e("0", "1", 101.0, 1)])
+    book.apply([e("1", "0", 99.0, 0)])
+    assert book.levels()[0] == []
+    book.apply([e("0", "0", 102.0, 1)])
+    assert book.is_crossed
+    assert Book("X").tick() is None
