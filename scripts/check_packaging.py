@@ -6,12 +6,15 @@ For ``core/``, each ``plugins/*/`` and each ``examples/*/`` with a ``pyproject.t
    ``stockfish-core>=`` that version (one release train, kept in step);
 2. ``python -m build`` (sdist, then the wheel built from that sdist) and ``twine check``;
 3. the core wheel ships the ``new-connector`` templates;
-4. a fresh venv gets the wheels (dependencies from the index or pip's wheel cache) and
+4. a fresh venv gets the wheels (dependencies from the index or pip's wheel cache: quickfix,
+   which stockfish-fix needs, compiles from source for minutes unless pip has built it
+   before, so the install is bounded by ``--install-timeout``), ``pip check`` passes, and
    ``stockfish-rt plugins --json`` must list exactly the plugins of the installed
    distributions, each loaded without error.
 
-Usage: ``python scripts/check_packaging.py [--outdir DIR] [--versions-only]``. Exits 1 with
-every problem listed.
+Whichever package directories exist are checked (plugins appear as they are written).
+Usage: ``python scripts/check_packaging.py [--outdir DIR] [--versions-only]
+[--install-timeout S] [--find-links DIR]``. Exits 1 with every problem listed.
 """
 
 from __future__ import annotations
@@ -93,15 +96,26 @@ def check_versions(root: Path = ROOT) -> list[str]:
     return problems
 
 
-def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(cmd: list[str], timeout: float = 600.0,
+        **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` bounded by ``timeout``; a timeout is a failed run (returncode -1)."""
     print("+", " ".join(cmd), flush=True)
-    return subprocess.run(cmd, text=True, capture_output=True, check=False, **kwargs)  # type: ignore[call-overload]
+    try:
+        return subprocess.run(cmd, text=True, capture_output=True, check=False,  # type: ignore[call-overload]
+                              timeout=timeout, **kwargs)
+    except subprocess.TimeoutExpired as exc:
+        return subprocess.CompletedProcess(cmd, -1, _text(exc.stdout),
+                                           f"{_text(exc.stderr)}\ntimed out after {timeout:g} s")
+
+
+def _text(data: bytes | str | None) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
 
 
 def build_all(pkgs: list[Path], dist: Path) -> list[str]:
     problems = []
     for pkg in pkgs:
-        out = run([sys.executable, "-m", "build", "--outdir", str(dist), str(pkg)])
+        out = run([sys.executable, "-m", "build", "--outdir", str(dist), str(pkg)], timeout=300)
         if out.returncode != 0:
             problems.append(f"{pkg.name}: build failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
     files = sorted(str(p) for p in dist.iterdir())
@@ -122,17 +136,25 @@ def check_core_wheel(dist: Path) -> list[str]:
     return [f"core wheel lacks templates: {sorted(missing)}"] if missing else []
 
 
-def install_and_list(pkgs: list[Path], dist: Path, where: Path) -> list[str]:
+def install_and_list(pkgs: list[Path], dist: Path, where: Path, *,
+                     install_timeout: float = 900.0,
+                     find_links: list[str] | None = None) -> list[str]:
     env_dir = where / "venv"
     venv.create(env_dir, with_pip=True, clear=True)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / "python"
     wheels = sorted(str(p) for p in dist.glob("*.whl"))
-    out = run([str(python), "-m", "pip", "install", "--quiet", *wheels])
+    links = [arg for d in find_links or () for arg in ("--find-links", d)]
+    out = run([str(python), "-m", "pip", "install", "--quiet", *links, *wheels],
+              timeout=install_timeout)
     if out.returncode != 0:
         return [f"installing the wheels failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}"]
+    out = run([str(python), "-m", "pip", "check"], timeout=120)
+    if out.returncode != 0:
+        return [f"pip check: the installed dependencies are inconsistent:\n{out.stdout}"]
     env = {k: v for k, v in os.environ.items() if k != "STOCKFISH_PLUGINS"}
-    out = run([str(bindir / "stockfish-rt"), "plugins", "--json"], env=env, cwd=str(where))
+    out = run([str(bindir / "stockfish-rt"), "plugins", "--json"], timeout=120, env=env,
+              cwd=str(where))
     if out.returncode != 0:
         return [f"stockfish-rt plugins failed:\n{out.stderr}"]
     listed = json.loads(out.stdout)["plugins"]
@@ -155,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
                                          "temporary directory)")
     parser.add_argument("--versions-only", action="store_true",
                         help="only check that the versions are in step")
+    parser.add_argument("--install-timeout", type=float, default=900.0,
+                        help="seconds the wheel install may take (quickfix may compile)")
+    parser.add_argument("--find-links", action="append", default=[],
+                        help="extra directory of wheels for pip (e.g. a prebuilt quickfix)")
     args = parser.parse_args(argv)
     problems = check_versions()
     pkgs = packages()
@@ -170,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             problems += build_all(pkgs, dist)
             problems += check_core_wheel(dist)
             if not problems:
-                problems += install_and_list(pkgs, dist, where)
+                problems += install_and_list(pkgs, dist, where,
+                                             install_timeout=args.install_timeout,
+                                             find_links=args.find_links)
     for problem in problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)
     print("packaging: OK" if not problems else f"packaging: {len(problems)} problem(s)")

@@ -20,7 +20,8 @@ EXPECTED = {
     "pyproject.toml", "README.md", "example.yaml", "src/stockfish_acme_fx/__about__.py",
     "src/stockfish_acme_fx/__init__.py", "src/stockfish_acme_fx/plugin.py",
     "src/stockfish_acme_fx/settings.py", "src/stockfish_acme_fx/connector.py",
-    "src/stockfish_acme_fx/testing/__init__.py", "tests/test_acme_fx.py",
+    "src/stockfish_acme_fx/testing/__init__.py", "src/stockfish_acme_fx/testing/__main__.py",
+    "src/stockfish_acme_fx/testing/venue.py", "tests/test_acme_fx.py",
 }
 
 
@@ -96,21 +97,31 @@ def test_generated_plugin_registers_its_type(generated: Path) -> None:
     assert ctype.settings_class.ENV_OVERRIDES["ACME_FX_HOST"] == "host"
 
 
-def test_generated_connector_pretends_nothing(generated: Path) -> None:
-    cls = ctype_class = importlib.import_module("stockfish_acme_fx.connector").AcmeFxConnector
+def test_generated_connector_claims_only_what_it_does(generated: Path) -> None:
+    from stockfish_core.enums import DataType
+    from stockfish_core.errors import OrderRejectedError, UnknownOrderError
+    from stockfish_core.orders import Order, OrderSide, OrderStatus
+
+    cls = importlib.import_module("stockfish_acme_fx.connector").AcmeFxConnector
     assert issubclass(cls, BaseConnector) and not inspect.isabstract(cls)
-    connector = ctype_class(name="x")
-    abstract = sorted(BaseConnector.__abstractmethods__)
-    calls = {"subscribe_price": ("AAA",), "subscribe_orderbook": ("AAA",), "unsubscribe": ("A",),
-             "on_price_tick": ({},), "on_orderbook": ({},), "on_news": ({},),
-             "on_macro": ({},), "send_order": (None,), "cancel_order": ("x",),
-             "get_order_status": ("x",)}
-    for name in [*abstract, "request_order_states"]:
-        method = getattr(connector, name)
-        args = calls.get(name, ([], 1.0) if name == "request_order_states" else ())
-        with pytest.raises(NotImplementedError) as info:
-            method(*args)
-        message = str(info.value)
-        assert message.startswith(f"AcmeFxConnector.{name}: ") and len(message) > 40, message
-        assert method.__doc__ and len(method.__doc__) > 40, f"{name} lacks a docstring"
-    assert not connector.is_connected
+    caps = cls.capabilities
+    assert caps.data_types == {DataType.PRICE_TICK}
+    assert caps.data_only and not caps.order_types
+    connector = cls(name="x")
+    # Orders are refused before the wire, not faked: data-only, nothing is tracked.
+    order = Order("AAA", OrderSide.BUY, 1)
+    with pytest.raises(OrderRejectedError, match="data-only"):
+        connector.send_order(order)
+    assert order.status is OrderStatus.REJECTED and connector.orders == {}
+    with pytest.raises(UnknownOrderError):
+        connector.cancel_order(order.client_order_id)
+    assert connector.subscribe_news() is False and connector.subscribe_macro() is False
+    for normalize in (connector.on_orderbook, connector.on_news, connector.on_macro):
+        assert normalize({"symbol": "AAA"}) is None
+    assert connector.get_stats()["data_errors"] == 3
+    # What is left to write says so where the author will look.
+    for name in ("subscribe_orderbook", "on_orderbook", "send_order", "cancel_order",
+                 "request_order_states", "_send", "_on_line"):
+        doc = getattr(cls, name).__doc__ or ""
+        assert "To write" in doc, f"{name} does not say what is left to write"
+    assert not connector.is_connected and not connector.is_connected_check()

@@ -2,9 +2,12 @@
 
 Generates ``stockfish-NAME/`` (import ``stockfish_NAME``) from the templates shipped in
 ``stockfish_core/templates/connector``: pyproject with the ``stockfish.connectors`` entry
-point, a light ``plugin.py``, an attrs settings class, a connector class whose every method
-raises ``NotImplementedError`` saying what to write, a README and a test module that passes
-as generated (the conformance suite is skipped until the venue fixture is written).
+point, a light ``plugin.py``, an attrs settings class, a working data-only connector for a
+template protocol (JSON lines over TCP) with a simulated venue that speaks it, a README and a
+test module that runs the conformance kit and passes as generated. What is left to write
+(the venue's real protocol, books, orders) is marked "To write" in the connector's
+docstrings; nothing claims a capability it does not have (no order types are declared, so
+the kit skips its order tests and the base class refuses every order).
 """
 
 from __future__ import annotations
@@ -132,8 +135,9 @@ next steps:
   pip install -e {target}
   stockfish-rt plugins                      # lists {name!r}
   stockfish-rt check {target / 'example.yaml'}
-  pytest {target / 'tests'}                 # passes; conformance is skipped until written
-then write src/{package}/testing (a simulated venue) and src/{package}/connector.py
-(every method says what it must do), and fill in the venue fixture of the conformance test.""")
+  pytest {target / 'tests'}                 # the conformance kit; order tests skip
+then replace the template protocol in src/{package}/connector.py and
+src/{package}/testing/venue.py with your venue's, and write what is marked "To write"
+(books, orders) keeping tests/ green. See docs/authoring.md.""")
     return 0
 

@@ -88,7 +88,6 @@ class RestConnector(BaseConnector):
         self._session: _Session | None = None
         self._event_cursor = 0  # last order event seen (poll thread only)
         self._last_seq: dict[str, int] = {}  # newest quote seq per symbol (poll thread)
-        self._update_seq = 0
 
     # -- HTTP -----------------------------------------------------------------------------
     def _request(self, method: str, path: str, body: Any = None) -> _HTTPAnswer:
@@ -186,8 +185,7 @@ class RestConnector(BaseConnector):
             self.record_heartbeat()
 
     def _poll_once(self, session: _Session) -> None:
-        with self._lock:
-            keys = list(self.subscriptions.items())
+        keys = list(self.subscriptions_snapshot().items())
         prices = [sym for (kind, sym), _ in keys if kind is DataType.PRICE_TICK]
         books = [(sym, int(p.get("depth", 10))) for (kind, sym), p in keys
                  if kind is DataType.ORDERBOOK_SNAPSHOT]
