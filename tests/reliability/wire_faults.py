@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from stockfish_core.connector import BaseConnector
+from stockfish_core.connector import BaseConnector, ConnectorStatus
 from stockfish_core.testing import Recorder
 
 from tests.support.fault_proxy import FaultProxy
@@ -33,6 +33,7 @@ class FaultReport:
     recover_s: list[float] = attrs.field(factory=list)
     data_resumed: int = 0
     seconds: float = 0.0
+    extra: dict[str, Any] = attrs.field(factory=dict)  # connector-specific figures
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class FaultReport:
             "recover_s_median": sorted(self.recover_s)[len(self.recover_s) // 2]
             if self.recover_s else None,
             "seconds": round(self.seconds, 1),
+            **self.extra,
         }
 
     def save(self) -> None:
@@ -58,10 +60,14 @@ class FaultReport:
 def run_schedule(
     *, name: str, connector: BaseConnector, recorder: Recorder, proxy: FaultProxy,
     symbol: str, send_orders: Callable[[random.Random], int], faults: int, seed: int,
-    heartbeat_interval: float, budget_s: float,
+    heartbeat_interval: float, budget_s: float, also: tuple[str, ...] = (),
 ) -> FaultReport:
     """Inject ``faults`` seeded faults; after each, wait for the connector to be back and
-    market data to flow again, then let ``send_orders`` place a few more orders."""
+    market data to flow again (on ``symbol`` and each of ``also``), then let ``send_orders``
+    place a few more orders.
+
+    A fault that cuts the connection must first be noticed by the connector (its connection
+    error count moves): otherwise "back" could be read off the old, not yet dead session."""
     rng = random.Random(seed)
     report = FaultReport(name)
     start = time.monotonic()
@@ -72,14 +78,19 @@ def run_schedule(
         kind = rng.choice(FAULT_KINDS)
         report.faults[kind] += 1
         fault_at = time.monotonic()
+        errors_before = connector.stats.connection_errors
         if kind == "cut_rst":
             proxy.cut(rst=True)
         elif kind == "cut_fin":
             proxy.cut(rst=False)
         elif kind == "stall":
+            seen = len(recorder.statuses)
             proxy.stall()
-            detected = recorder.wait(lambda: not connector.is_connected,
-                                     2 * heartbeat_interval + 2.0)
+            # From the status history: the drop and a quick reconnect can both fall
+            # between two polls of is_connected.
+            detected = recorder.wait(lambda i=seen: any(
+                s is not ConnectorStatus.CONNECTED for s in recorder.statuses[i:]),
+                2 * heartbeat_interval + 2.0)
             report.stall_detect_s.append(time.monotonic() - fault_at)
             proxy.resume()
             if not detected:
@@ -93,14 +104,19 @@ def run_schedule(
         elif kind == "refuse":
             proxy.refuse(rng.uniform(0.2, 0.6))
             proxy.cut(rst=True)
+        if kind in ("cut_rst", "cut_fin", "refuse") and not recorder.wait(
+                lambda n=errors_before: connector.stats.connection_errors > n,
+                2 * heartbeat_interval + 2.0):
+            report.mismatches.append(f"{kind}: the connector never noticed the cut")
         back = recorder.wait(lambda: connector.is_connected, 20.0)
         if not back:
             report.mismatches.append(f"did not reconnect after {kind}")
             break
-        if recorder.wait_updates(1, 10.0, symbol=symbol):
-            report.data_resumed += 1
+        missing = [s for s in (symbol, *also) if not recorder.wait_updates(1, 10.0, symbol=s)]
+        if missing:
+            report.mismatches.append(f"market data did not resume on {missing} after {kind}")
         else:
-            report.mismatches.append(f"market data did not resume after {kind}")
+            report.data_resumed += 1
         report.recover_s.append(time.monotonic() - fault_at)
     report.seconds = time.monotonic() - start
     return report

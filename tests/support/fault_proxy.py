@@ -4,6 +4,7 @@
 accepted connection to ``127.0.0.1:target_port`` on one selector thread. Faults:
 
 - ``cut(rst=True)``: close every proxied connection now, with a TCP reset (or a clean FIN);
+  returns once they are closed (so a caller's next check sees the fault in place);
 - ``stall()`` / ``resume()``: stop forwarding bytes but keep the sockets open (half-open);
 - ``latency = seconds``: delay every chunk in both directions;
 - ``throttle = bytes_per_second``: cap the forwarding rate (0 = unlimited);
@@ -78,9 +79,12 @@ class FaultProxy:
         self._thread.start()
 
     # -- faults (any thread) --------------------------------------------------------------
-    def cut(self, rst: bool = True) -> None:
-        """Close every proxied connection now (RST by default, else a clean FIN)."""
-        self._command(("cut", rst))
+    def cut(self, rst: bool = True, timeout: float = 2.0) -> bool:
+        """Close every proxied connection now (RST by default, else a clean FIN); wait up to
+        ``timeout`` seconds for the proxy thread to have done it (True once done)."""
+        done = threading.Event()
+        self._command(("cut", rst, done))
+        return done.wait(timeout)
 
     def stall(self) -> None:
         """Stop forwarding in both directions; the sockets stay open (half-open)."""
@@ -103,6 +107,11 @@ class FaultProxy:
         self._stop.set()
         self._command(("wake",))
         self._thread.join(2.0)
+        with self._lock:  # release anyone still waiting on a cut that will never run
+            for cmd in self._commands:
+                if cmd[0] == "cut":
+                    cmd[2].set()
+            self._commands.clear()
         for sock in [self._listener, self._wake_r, self._wake_w, *self._peer]:
             try:
                 sock.close()
@@ -151,6 +160,7 @@ class FaultProxy:
                 self.cuts += 1
                 for pipe in list(self._pipes):
                     self._close_pipe(pipe, rst=cmd[1])
+                cmd[2].set()
 
     def _accept(self) -> None:
         try:
