@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import subprocess
 import sys
@@ -172,15 +171,6 @@ def ours_orders(port: int, client_id: int, count: int) -> list[float]:
         connector.close()
 
 
-def clean(run: Any, *args: Any) -> Any:
-    """Run one measurement after collecting the previous runs' garbage and freezing what is
-    left, so that no run pays for another's cycles in a gen-2 collection."""
-    gc.collect()
-    gc.freeze()
-    try:
-        return run(*args)
-    finally:
-        gc.unfreeze()
 
 
 def main() -> None:
@@ -194,10 +184,10 @@ def main() -> None:
     try:
         raw_rates, our_rates = [], []
         for _ in range(repeats):  # interleaved so that drift hits both alike
-            raw_rates.append(clean(raw_ticks, venue.port, next(client), n_ticks))
-            our_rates.append(clean(ours_ticks, venue.port, next(client), n_ticks))
-        raw_lat = clean(raw_orders, venue.port, next(client), n_orders)
-        our_lat = clean(ours_orders, venue.port, next(client), n_orders)
+            raw_rates.append(common.clean(raw_ticks, venue.port, next(client), n_ticks))
+            our_rates.append(common.clean(ours_ticks, venue.port, next(client), n_ticks))
+        raw_lat = common.clean(raw_orders, venue.port, next(client), n_orders)
+        our_lat = common.clean(ours_orders, venue.port, next(client), n_orders)
     finally:
         venue.close()
     p = common.percentile

@@ -17,7 +17,6 @@ subscriber). The first ``WARMUP`` messages are not counted.
 
 from __future__ import annotations
 
-import gc
 import json
 import subprocess
 import sys
@@ -259,15 +258,6 @@ def latency_ours(count: int) -> list[float]:
     return out[WARMUP:]
 
 
-def clean(run: Callable[..., Any], *args: Any) -> Any:
-    """Run one measurement after collecting the previous runs' garbage and freezing what is
-    left, so that no run pays for another's cycles in a gen-2 collection."""
-    gc.collect()
-    gc.freeze()
-    try:
-        return run(*args)
-    finally:
-        gc.unfreeze()
 
 
 def main() -> None:
@@ -281,11 +271,11 @@ def main() -> None:
     batch = frames(n)
     raw, raw_attrs, ours = [], [], []
     for _ in range(repeats):  # interleaved so that machine noise hits all alike
-        raw.append(clean(run_raw, batch))
-        raw_attrs.append(clean(run_raw, batch, True))
-        ours.append(clean(run_ours, batch))
-    raw_lat = clean(latency_raw, paced + WARMUP)
-    our_lat = clean(latency_ours, paced + WARMUP)
+        raw.append(common.clean(run_raw, batch))
+        raw_attrs.append(common.clean(run_raw, batch, True))
+        ours.append(common.clean(run_ours, batch))
+    raw_lat = common.clean(latency_raw, paced + WARMUP)
+    our_lat = common.clean(latency_ours, paced + WARMUP)
     if len(our_lat) < paced or len(raw_lat) < paced:
         raise RuntimeError(f"paced run lost messages: ours {len(our_lat)}, raw {len(raw_lat)} "
                            f"of {paced}")

@@ -13,11 +13,12 @@ A result file (``benchmarks/results/<name>.json``) holds::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,17 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     if args.out is None:
         args.out = RESULTS if args.mode == "full" else RESULTS / "quick"
     return args
+
+
+def clean(run: Callable[..., Any], *args: Any) -> Any:
+    """Run one measurement after collecting the previous runs' garbage and freezing what is
+    left, so that no run pays for another's cycles in a gen-2 collection."""
+    gc.collect()
+    gc.freeze()
+    try:
+        return run(*args)
+    finally:
+        gc.unfreeze()
 
 
 def machine() -> dict[str, Any]:

@@ -9,7 +9,6 @@ orders are gap-filled, never replayed), then the connector reconciles with statu
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from stockfish_core.orders import Order, OrderStatus, OrderType
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
 
-from tests.reliability.wire_faults import run_schedule
+from tests.reliability.wire_faults import order_flow, run_schedule
 from tests.support.fault_proxy import FaultProxy
 
 pytest.importorskip("quickfix")
@@ -50,24 +49,7 @@ def test_fix_survives_a_hundred_wire_faults(tmp_path: Path) -> None:
     orders: list[Order] = []
     refused: list[Order] = []
 
-    def send_orders(rng: random.Random) -> int:
-        sent = 0
-        for order in (Order("AAA", "BUY", rng.randint(1, 120)),
-                      Order("BBB", "SELL", 10, OrderType.LIMIT, price=1.0e4)):
-            try:
-                connector.send_order(order)
-            except ConnectorError:
-                refused.append(order)  # refused before the wire while down: never sent
-                continue
-            orders.append(order)
-            sent += 1
-        resting = [o for o in orders if o.order_type is OrderType.LIMIT and o.is_open]
-        if resting and rng.random() < 0.5:
-            try:
-                connector.cancel_order(resting[0].client_order_id)
-            except ConnectorError:
-                pass
-        return sent
+    send_orders = order_flow(connector, orders, refused, "AAA", "BBB")
 
     try:
         assert connector.connect(), connector.get_stats()["last_error"]

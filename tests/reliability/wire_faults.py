@@ -14,6 +14,8 @@ from typing import Any
 
 import attrs
 from stockfish_core.connector import BaseConnector, ConnectorStatus
+from stockfish_core.errors import ConnectorError
+from stockfish_core.orders import Order, OrderType
 from stockfish_core.testing import Recorder
 
 from tests.support.fault_proxy import FaultProxy
@@ -55,6 +57,33 @@ class FaultReport:
             Path(folder).mkdir(parents=True, exist_ok=True)
             (Path(folder) / f"{self.connector}.json").write_text(
                 json.dumps(self.summary(), indent=1))
+
+
+def order_flow(connector: BaseConnector, orders: list[Order], refused: list[Order],
+               market_symbol: str, limit_symbol: str) -> Callable[[random.Random], int]:
+    """``send_orders`` for :func:`run_schedule`: each round a market buy of a random size
+    and a far-away limit sell, then half the time a cancel of the oldest resting limit.
+    Orders refused before the wire (the connector down) go to ``refused``, never sent."""
+    def send_orders(rng: random.Random) -> int:
+        sent = 0
+        for order in (Order(market_symbol, "BUY", rng.randint(1, 120)),
+                      Order(limit_symbol, "SELL", 10, OrderType.LIMIT, price=1.0e4)):
+            try:
+                connector.send_order(order)
+            except ConnectorError:
+                refused.append(order)
+                continue
+            orders.append(order)
+            sent += 1
+        resting = [o for o in orders if o.order_type is OrderType.LIMIT and o.is_open]
+        if resting and rng.random() < 0.5:
+            try:
+                connector.cancel_order(resting[0].client_order_id)
+            except ConnectorError:
+                pass
+        return sent
+
+    return send_orders
 
 
 def run_schedule(
