@@ -8,12 +8,11 @@ import logging
 from collections import Counter
 
 import pytest
-from stockfish_core.errors import ConnectorError
-from stockfish_core.orders import Order, OrderStatus, OrderType
+from stockfish_core.orders import Order, OrderStatus
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
 
-from tests.reliability.wire_faults import order_flow, run_schedule
+from tests.reliability.wire_faults import compare_with_venue, order_flow, run_schedule, settle
 from tests.support.fault_proxy import FaultProxy
 
 pytest.importorskip("stockfish_ibkr")
@@ -52,16 +51,8 @@ def test_ibkr_survives_a_hundred_wire_faults() -> None:
         report = run_schedule(name="ibkr", connector=connector, recorder=recorder, proxy=proxy,
                               symbol="SPY", send_orders=send_orders, faults=100, seed=20261125,
                               heartbeat_interval=HEARTBEAT, budget_s=150)
-        # Settle: cancel what rests, then let every order reach its final state.
-        for order in orders:
-            if order.is_open and order.order_type is OrderType.LIMIT:
-                try:
-                    connector.cancel_order(order.client_order_id)
-                except ConnectorError:
-                    pass
-        assert recorder.wait(lambda: all(o.is_terminal and not o.unknown_outcome
-                                         for o in orders), 30), \
-            [o for o in orders if not o.is_terminal or o.unknown_outcome][:5]
+        unsettled = settle(connector, recorder, orders)
+        assert not unsettled, unsettled[:5]
         assert set(connector.subscriptions) == subscriptions
         placed = Counter(o["order_ref"] for o in tws.orders_received)
         venue_orders = {o["order_ref"]: o for o in tws.orders()}
@@ -75,26 +66,10 @@ def test_ibkr_survives_a_hundred_wire_faults() -> None:
     venue_fills: dict[str, list[str]] = {}
     for execution in executions:
         venue_fills.setdefault(execution["order_ref"], []).append(execution["exec_id"])
-    for order in orders:
-        cid = order.client_order_id
-        if placed[cid] > 1:
-            report.mismatches.append(f"{cid} reached TWS {placed[cid]} times")
-        mine = [f.exec_id for f in order.fills]
-        if sorted(mine) != sorted(venue_fills.get(cid, [])):
-            report.mismatches.append(f"{cid}: fills {mine} != TWS {venue_fills.get(cid)}")
-        truth = venue_orders.get(cid)
-        expected = STATUS.get(truth["status"]) if truth else OrderStatus.REJECTED
-        if order.status is not expected:
-            report.mismatches.append(f"{cid}: {order.status.value} "
-                                     f"({order.reject_reason or ''}) but TWS says "
-                                     f"{truth['status'] if truth else 'never received'}")
-    for order in refused:
-        cid = order.client_order_id
-        if placed[cid] or order.status is not OrderStatus.REJECTED:
-            report.mismatches.append(f"{cid} refused before the wire but TWS saw it "
-                                     f"{placed[cid]} times ({order.status.value})")
-    report.orders_refused = len(refused)
-    report.fills = sum(len(o.fills) for o in orders)
+    statuses = {o.client_order_id: venue_orders[o.client_order_id]["status"]
+                if o.client_order_id in venue_orders else None for o in orders}
+    compare_with_venue(report, orders, refused, venue="TWS", received=placed,
+                       fills=venue_fills, statuses=statuses, status_map=STATUS)
     ibkr = stats["ibkr"]
     report.extra = {"reconnections": stats["reconnections"],
                     "venue_executions": len(executions),

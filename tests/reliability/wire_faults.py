@@ -8,14 +8,14 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 from stockfish_core.connector import BaseConnector, ConnectorStatus
 from stockfish_core.errors import ConnectorError
-from stockfish_core.orders import Order, OrderType
+from stockfish_core.orders import Order, OrderStatus, OrderType
 from stockfish_core.testing import Recorder
 
 from tests.support.fault_proxy import FaultProxy
@@ -84,6 +84,52 @@ def order_flow(connector: BaseConnector, orders: list[Order], refused: list[Orde
         return sent
 
     return send_orders
+
+
+def settle(connector: BaseConnector, recorder: Recorder, orders: list[Order],
+           timeout: float = 30.0) -> list[Order]:
+    """After a schedule: cancel what rests, then wait for every order to reach a final state
+    of known outcome. Returns the orders that did not (empty: all settled)."""
+    for order in orders:
+        if order.is_open and order.order_type is OrderType.LIMIT:
+            try:
+                connector.cancel_order(order.client_order_id)
+            except ConnectorError:
+                pass  # down again, or already done: its final state comes either way
+    recorder.wait(lambda: all(o.is_terminal and not o.unknown_outcome for o in orders),
+                  timeout)
+    return [o for o in orders if not o.is_terminal or o.unknown_outcome]
+
+
+def compare_with_venue(report: FaultReport, orders: list[Order], refused: list[Order], *,
+                       venue: str, received: Mapping[str, int],
+                       fills: Mapping[str, list[str]], statuses: Mapping[str, str | None],
+                       status_map: Mapping[str, OrderStatus]) -> None:
+    """Append to ``report.mismatches`` every way the client's view differs from the venue's
+    own record: an order that reached the venue more than once, fills (by execution id)
+    that differ, a final status other than the venue's (``statuses``: the venue's status
+    text by client order id, None when it never received the order, which must then be
+    REJECTED), and an order refused before the wire that the venue saw anyway."""
+    for order in orders:
+        cid = order.client_order_id
+        if received.get(cid, 0) > 1:
+            report.mismatches.append(f"{cid} reached {venue} {received[cid]} times")
+        mine = [f.exec_id for f in order.fills]
+        if sorted(mine) != sorted(fills.get(cid, [])):
+            report.mismatches.append(f"{cid}: fills {mine} != {venue} {fills.get(cid)}")
+        text = statuses.get(cid)
+        expected = status_map.get(text) if text is not None else OrderStatus.REJECTED
+        if order.status is not expected:
+            report.mismatches.append(f"{cid}: {order.status.value} "
+                                     f"({order.reject_reason or ''}) but {venue} says "
+                                     f"{text if text is not None else 'never received'}")
+    for order in refused:
+        cid = order.client_order_id
+        if received.get(cid, 0) or order.status is not OrderStatus.REJECTED:
+            report.mismatches.append(f"{cid} refused before the wire but {venue} saw it "
+                                     f"{received.get(cid, 0)} times ({order.status.value})")
+    report.orders_refused = len(refused)
+    report.fills = sum(len(o.fills) for o in orders)
 
 
 def run_schedule(

@@ -711,10 +711,7 @@ class BaseConnector(ABC):
         """Record a lost/failed connection: count it, flag open orders, and start
         reconnecting in the background when ``auto_reconnect`` is on."""
         text = str(error)
-        stats = self.stats
-        stats.connection_errors += 1
-        stats.error_times.append(time.monotonic())
-        stats.last_error = text
+        self._count_connection_error(text)
         with self._lock:
             self._drops += 1
         log.warning("%s: connection error: %s", self.name, text)
@@ -726,6 +723,21 @@ class BaseConnector(ABC):
             self.start_reconnect()
         else:
             self.set_status(ConnectorStatus.ERROR, text)
+
+    def connect_failed(self, reason: str) -> bool:
+        """Record a ``connect()`` that did not get through: counted (``connection_errors``,
+        the health score's recent errors), ``last_error`` set, logged, status ERROR.
+        Returns False, for ``return self.connect_failed(...)``."""
+        self._count_connection_error(reason)
+        log.warning("%s: %s", self.name, reason)
+        self.set_status(ConnectorStatus.ERROR, reason)
+        return False
+
+    def _count_connection_error(self, text: str) -> None:
+        stats = self.stats
+        stats.connection_errors += 1
+        stats.error_times.append(time.monotonic())
+        stats.last_error = text
 
     def start_reconnect(self) -> bool:
         """Run :meth:`reconnect` on a background thread unless one is already running
@@ -769,9 +781,7 @@ class BaseConnector(ABC):
                     ok = self.connect()
                 except Exception as exc:  # a connect that raises is one failed attempt
                     ok = False
-                    self.stats.connection_errors += 1
-                    self.stats.error_times.append(time.monotonic())
-                    self.stats.last_error = str(exc)
+                    self._count_connection_error(str(exc))
                     log.info("%s: reconnect attempt %d failed: %s", self.name,
                              self.backoff.attempt, exc)
                 if ok and self.is_connected:

@@ -74,10 +74,7 @@ class SimConnector(BaseConnector):
         try:
             self.venue.connect(session)
         except ConnectionError as exc:
-            self.stats.connection_errors += 1
-            self.stats.last_error = str(exc)
-            self.set_status(ConnectorStatus.ERROR, str(exc))
-            return False
+            return self.connect_failed(str(exc))
         self._session = session
         self.set_status(ConnectorStatus.CONNECTED)
         return True

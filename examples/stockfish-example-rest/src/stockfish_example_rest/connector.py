@@ -130,10 +130,7 @@ class RestConnector(BaseConnector):
             if answer.code != 200:
                 raise VenueUnreachableError(f"GET /health: HTTP {answer.code}", delivered=True)
         except VenueUnreachableError as exc:
-            self.stats.connection_errors += 1
-            self.stats.last_error = str(exc)
-            self.set_status(ConnectorStatus.ERROR, str(exc))
-            return False
+            return self.connect_failed(str(exc))
         self._last_seq.clear()  # a restarted venue numbers its quotes from zero again
         session = _Session()
         session.thread = threading.Thread(target=self._poll_loop, args=(session,),

@@ -250,7 +250,7 @@ class FIXConnector(BaseConnector):
                     self._start_initiator()
             except Exception as exc:
                 self._initiator = None
-                self._connect_failed(f"cannot start the FIX session: {exc}")
+                self.connect_failed(f"cannot start the FIX session: {exc}")
                 return False
             if not self._logged_on.is_set():
                 # What the last session said on its way out is not this attempt's story.
@@ -277,16 +277,8 @@ class FIXConnector(BaseConnector):
                 self._stop_initiator()
             except Exception:
                 log.exception("%s: stopping the initiator failed", self.name)
-            self._connect_failed(reason)
+            self.connect_failed(reason)
             return False
-
-    def _connect_failed(self, reason: str) -> None:
-        stats = self.stats
-        stats.connection_errors += 1
-        stats.error_times.append(time.monotonic())
-        stats.last_error = reason
-        log.warning("%s: %s", self.name, reason)
-        self.set_status(ConnectorStatus.ERROR, reason)
 
     def disconnect(self) -> None:
         """Log out, stop QuickFIX (bounded) and set DISCONNECTED."""

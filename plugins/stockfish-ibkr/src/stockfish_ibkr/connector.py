@@ -328,10 +328,10 @@ class IBKRConnector(BaseConnector):
             try:
                 self._run(self._connect_async, timeout=2 * s.connect_timeout + 5.0)
             except ClientIdInUseError as exc:
-                self._connect_failed(str(exc))
+                self.connect_failed(str(exc))
                 raise
             except Exception as exc:
-                self._connect_failed(self._describe_connect_error(exc))
+                self.connect_failed(self._describe_connect_error(exc))
                 return False
             self.set_status(ConnectorStatus.CONNECTED)
             log.info("%s: connected to %s:%d (server version %d, %s)", self.name, s.host,
@@ -352,14 +352,6 @@ class IBKRConnector(BaseConnector):
         if isinstance(exc, _HandshakeClosedError):
             return f"{where} closed the connection during the API handshake ({exc})"
         return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
-
-    def _connect_failed(self, reason: str) -> None:
-        stats = self.stats
-        stats.connection_errors += 1
-        stats.error_times.append(time.monotonic())
-        stats.last_error = reason
-        log.warning("%s: %s", self.name, reason)
-        self.set_status(ConnectorStatus.ERROR, reason)
 
     def _await_link_restored(self) -> bool:
         """After 1100 the socket to TWS is fine: wait for TWS's 1101/1102."""

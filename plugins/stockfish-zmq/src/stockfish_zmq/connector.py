@@ -105,17 +105,11 @@ class ZMQConnector(BaseConnector):
             self._thread.start()
             started.wait(self.settings.connect_timeout)
             if failure:
-                self.stats.connection_errors += 1
-                self.stats.last_error = f"cannot open sockets: {failure[0]}"
-                self.set_status(ConnectorStatus.ERROR, self.stats.last_error)
-                return False
+                return self.connect_failed(f"cannot open sockets: {failure[0]}")
         if not self._up_event.wait(self.settings.connect_timeout):
-            self.stats.connection_errors += 1
-            self.stats.last_error = (f"no publisher reachable at "
-                                     f"{', '.join(self.settings.endpoints)} within "
-                                     f"{self.settings.connect_timeout:g}s")
-            self.set_status(ConnectorStatus.ERROR, self.stats.last_error)
-            return False
+            return self.connect_failed(f"no publisher reachable at "
+                                       f"{', '.join(self.settings.endpoints)} within "
+                                       f"{self.settings.connect_timeout:g}s")
         self._silent = False
         self.record_heartbeat()
         self.set_status(ConnectorStatus.CONNECTED)
