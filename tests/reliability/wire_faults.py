@@ -154,6 +154,7 @@ def run_schedule(
         report.faults[kind] += 1
         fault_at = time.monotonic()
         errors_before = connector.stats.connection_errors
+        statuses_before = len(recorder.statuses)
         if kind == "cut_rst":
             proxy.cut(rst=True)
         elif kind == "cut_fin":
@@ -182,7 +183,13 @@ def run_schedule(
         if kind in ("cut_rst", "cut_fin", "refuse") and not recorder.wait(
                 lambda n=errors_before: connector.stats.connection_errors > n,
                 2 * heartbeat_interval + 2.0):
-            report.mismatches.append(f"{kind}: the connector never noticed the cut")
+            seen = [st.value for st in recorder.statuses[statuses_before:]]
+            stats = connector.get_stats()
+            report.mismatches.append(
+                f"{kind}: the connector never noticed the cut (statuses since: {seen}, "
+                f"last error: {stats.get('last_error')!r}, data errors: "
+                f"{stats.get('data_errors_by_kind')}, protocol: "
+                f"{stats.get('fix', stats.get('ibkr'))})")
         back = recorder.wait(lambda: connector.is_connected, 20.0)
         if not back:
             report.mismatches.append(f"did not reconnect after {kind}")

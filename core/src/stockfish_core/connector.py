@@ -684,7 +684,8 @@ class BaseConnector(ABC):
 
     def reconcile_orders(self, timeout: float = 5.0) -> ReconcileReport:
         """Ask the venue for the truth about every open or unknown-outcome order."""
-        pending = [o for o in self.orders.values() if o.is_open or o.unknown_outcome]
+        with self._lock:  # send_order adds to it from other threads
+            pending = [o for o in self.orders.values() if o.is_open or o.unknown_outcome]
         report = ReconcileReport(checked=len(pending))
         if not pending:
             return report

@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import quickfix as fix
 from stockfish_core.connector import BaseConnector
@@ -43,7 +43,7 @@ from stockfish_core.orders import Fill, Order, OrderEvent, OrderStatus
 
 from stockfish_fix import messages as m
 from stockfish_fix.book import Book, BookError
-from stockfish_fix.lifetime import check_sessions_free, release
+from stockfish_fix.lifetime import EngineGuard, check_sessions_free, owned_session_id, release
 from stockfish_fix.plugin import CAPABILITIES
 from stockfish_fix.session_config import (
     build_config,
@@ -58,6 +58,8 @@ __all__ = ["FIXConnector"]
 log = logging.getLogger(__name__)
 
 _SENT_SEQ_KEPT = 20_000  # outgoing MsgSeqNum -> order, to attribute session Rejects
+_RELEASE_WAIT = 5.0  # s a stopped session waits for calls still inside it
+_T = TypeVar("_T")
 
 
 class _Subscription:
@@ -125,7 +127,10 @@ class FIXConnector(BaseConnector):
         self._initiator: Any = None
         # QuickFIX keeps raw pointers to these: they must outlive the initiator.
         self._keep: tuple[Any, ...] = ()
-        self._session_id: Any = None
+        self._session_id: Any = None  # owned copy: outlives the session it names
+        # Calls into the initiator's sessions from our threads; releasing waits for them.
+        self._engine_guard = EngineGuard()
+        self._unreleased: Any = None  # a stopped initiator a call still held at release
         self._qf_thread: int | None = None
         self._logged_on = threading.Event()
         self._logon_failed = threading.Event()
@@ -184,6 +189,7 @@ class FIXConnector(BaseConnector):
                              if b == first["BeginString"]), s.version)
         qf_settings = fix.SessionSettings()
         qf_settings.setFromString(text)
+        self._release_stopped()
         check_sessions_free(qf_settings)
         store = fix.FileStoreFactory(qf_settings) if "FileStorePath=" in text \
             else fix.MemoryStoreFactory()
@@ -197,6 +203,7 @@ class FIXConnector(BaseConnector):
         self._logout_reason = None
         self._stopping = False
         self._initiator = initiator
+        self._engine_guard.open()
         initiator.start()
 
     def _stop_initiator(self) -> None:
@@ -205,10 +212,9 @@ class FIXConnector(BaseConnector):
         if initiator is None:
             return
         self._stopping = True
-        session = self._session()
-        if session is not None and self._logged_on.is_set():
+        if self._logged_on.is_set():
             try:
-                session.logout("client disconnect")
+                self._with_session(lambda session: session.logout("client disconnect"))
             except Exception:  # the session went away meanwhile
                 pass
             deadline = time.monotonic() + self.settings.logout_timeout
@@ -217,20 +223,36 @@ class FIXConnector(BaseConnector):
         # force=True: the graceful stop polls for logouts once a second and, for an
         # acceptor, can crash; the Logout has been sent above.
         initiator.stop(True)
-        # Deleted now rather than whenever Python lets go of it: until then its session
-        # would shadow the next initiator's in QuickFIX's process-wide table.
-        release(initiator)
+        self._unreleased = initiator
+        self._release_stopped()
         self._logged_on.clear()
         self._session_id = None
 
-    def _session(self) -> Any:
-        sid = self._session_id
-        if sid is None:
+    def _release_stopped(self) -> None:
+        """Delete the stopped initiator once no other thread is inside one of its sessions.
+        Deleted now rather than whenever Python lets go of it: until then its session would
+        shadow the next initiator's in QuickFIX's process-wide table."""
+        initiator = self._unreleased
+        if initiator is None:
+            return
+        if not self._engine_guard.close(_RELEASE_WAIT):
+            log.error("%s: a call into the stopped FIX session did not return in %g s; "
+                      "the session is released later", self.name, _RELEASE_WAIT)
+            return
+        self._unreleased = None
+        release(initiator)
+
+    def _with_session(self, call: Callable[[Any], _T]) -> _T | None:
+        """``call(session)`` while the initiator cannot be released; None without one."""
+        guard = self._engine_guard
+        if not guard.enter():
             return None
         try:
-            return fix.Session.lookupSession(sid)
-        except Exception:
-            return None
+            sid = self._session_id
+            session = fix.Session.lookupSession(sid) if sid is not None else None
+            return call(session) if session is not None else None
+        finally:
+            guard.leave()
 
     def connect(self) -> bool:
         """Log on (or wait for QuickFIX to log on again after a drop); True once CONNECTED.
@@ -320,8 +342,7 @@ class FIXConnector(BaseConnector):
         """Nothing from the venue (not even a Heartbeat) for over two HeartBtInt: the link
         is stalled while QuickFIX still counts the session as logged on. Cut it; QuickFIX's
         onLogout then reports the loss and its initiator logs on again."""
-        session = self._session()
-        if session is None or not self._logged_on.is_set():
+        if not self._logged_on.is_set():
             super().on_silence(age)
             return
         if self._logout_reason is None:
@@ -330,16 +351,19 @@ class FIXConnector(BaseConnector):
             self.fix_counters["stalls_detected"] += 1
             log.warning("%s: %s; cutting the session", self.name, self._logout_reason)
         try:
-            session.disconnect()
-        except Exception as exc:  # the session went away meanwhile
-            super().on_silence(age)
+            cut = self._with_session(lambda session: session.disconnect() or True)
+        except Exception as exc:
+            cut = None
             log.debug("%s: disconnect after silence: %s", self.name, exc)
+        if cut is None:  # the session went away meanwhile
+            super().on_silence(age)
 
     def is_connected_check(self) -> bool:
         """True when QuickFIX reports the session logged on."""
-        session = self._session()
+        if not self.is_connected:
+            return False
         try:
-            return bool(self.is_connected and session is not None and session.isLoggedOn())
+            return bool(self._with_session(lambda session: session.isLoggedOn()))
         except Exception:
             return False
 
@@ -354,11 +378,11 @@ class FIXConnector(BaseConnector):
             self.record_data_error("handler_error", f"{type(exc).__name__}: {exc}")
 
     def _on_create(self, session_id: Any) -> None:
-        self._session_id = session_id
+        self._session_id = owned_session_id(session_id)
 
     def _on_logon(self, session_id: Any) -> None:
         self._qf_thread = threading.get_ident()
-        self._session_id = session_id
+        self._session_id = owned_session_id(session_id)
         self._logout_reason = None
         self.fix_counters["logons"] += 1
         self.record_heartbeat()
@@ -486,13 +510,18 @@ class FIXConnector(BaseConnector):
         return f"{cid}-{kind}{next(self._ids)}"
 
     def _send(self, msg: Any) -> bool:
-        sid = self._session_id
-        if sid is None or not self._logged_on.is_set():
+        if not self._logged_on.is_set():
+            return False
+        guard = self._engine_guard
+        if not guard.enter():
             return False
         try:
-            return bool(fix.Session.sendToTarget(msg, sid))
+            sid = self._session_id
+            return sid is not None and bool(fix.Session.sendToTarget(msg, sid))
         except fix.SessionNotFound:
             return False
+        finally:
+            guard.leave()
 
     def _require_connected(self) -> None:
         if not self.is_connected or not self._logged_on.is_set():
@@ -978,11 +1007,9 @@ class FIXConnector(BaseConnector):
 
     def sequence_numbers(self) -> tuple[int, int] | None:
         """(next sender, next target) MsgSeqNum of the session, or None without one."""
-        session = self._session()
-        if session is None:
-            return None
         try:
-            return int(session.getExpectedSenderNum()), int(session.getExpectedTargetNum())
+            return self._with_session(lambda session: (int(session.getExpectedSenderNum()),
+                                                       int(session.getExpectedTargetNum())))
         except Exception:
             return None
 

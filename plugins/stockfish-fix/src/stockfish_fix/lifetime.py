@@ -14,15 +14,25 @@ vanish into its store. Two things make that happen in practice:
 :func:`release` deletes the C++ engine as soon as it is stopped, whatever still refers to
 the Python proxy; :func:`check_sessions_free` turns the second case into a clear error
 instead of lost messages.
+
+Deleting an engine frees its sessions, and with them every object QuickFIX lent to Python
+from inside them: the ``SessionID`` an Application callback receives is such a loan, and
+``Session.sendToTarget`` uses the session it looked up after letting go of the table's lock.
+A thread that calls into a session while another deletes the engine reads freed memory (a
+segfault, or a message sent under a garbage SessionID). Hence :func:`owned_session_id` for
+ids kept past a callback, and :class:`EngineGuard` in front of every call into a session
+from a thread that is not the engine's own.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import quickfix as fix
 
-__all__ = ["SessionClashError", "check_sessions_free", "release"]
+__all__ = ["EngineGuard", "SessionClashError", "check_sessions_free", "owned_session_id",
+           "release"]
 
 
 class SessionClashError(RuntimeError):
@@ -53,3 +63,53 @@ def check_sessions_free(settings: Any) -> None:
                 f"another FIX session {session_id} is already open in this process "
                 f"(two connectors or venues with the same BeginString and CompIDs?); "
                 f"use distinct SenderCompID/TargetCompID or close the other one first")
+
+
+def owned_session_id(session_id: Any) -> Any:
+    """A copy of ``session_id`` that Python owns: safe to keep after its session is gone
+    (QuickFIX then answers ``SessionNotFound`` for it instead of reading freed memory)."""
+    return fix.SessionID(session_id.getBeginString().getValue(),
+                         session_id.getSenderCompID().getValue(),
+                         session_id.getTargetCompID().getValue(),
+                         session_id.getSessionQualifier())
+
+
+class EngineGuard:
+    """Keeps an engine's sessions alive while other threads call into them.
+
+    Callers bracket each call with :meth:`enter` (False: the engine is closed, do not call)
+    and :meth:`leave`; :meth:`close` refuses new callers and waits for those inside, after
+    which the engine may be released. The engine's own thread needs no guard: stopping the
+    engine joins it before it is released.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._inside = 0
+        self._open = False
+
+    def open(self) -> None:
+        """Admit callers (a new engine is in place)."""
+        with self._cond:
+            self._open = True
+
+    def enter(self) -> bool:
+        """True if the caller may use the engine now; it must then call :meth:`leave`."""
+        with self._cond:
+            if not self._open:
+                return False
+            self._inside += 1
+            return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self._inside -= 1
+            if self._inside == 0:
+                self._cond.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Refuse new callers and wait (at most ``timeout`` s) until none is inside.
+        False: a call is still in progress and the engine must not be released yet."""
+        with self._cond:
+            self._open = False
+            return self._cond.wait_for(lambda: self._inside == 0, timeout)
