@@ -134,6 +134,11 @@ class FIXConnector(BaseConnector):
         self._qf_thread: int | None = None
         self._logged_on = threading.Event()
         self._logon_failed = threading.Event()
+        # Ends a session exactly once when QuickFIX's onLogout and a stall race to it.
+        self._session_end_lock = threading.Lock()
+        # A stalled session was given up while QuickFIX still holds it: the next connect()
+        # replaces the engine (see on_silence).
+        self._retire_engine = False
         self._logout_reason: str | None = None
         self._stopping = False
         self._ids = itertools.count(1)
@@ -209,6 +214,7 @@ class FIXConnector(BaseConnector):
     def _stop_initiator(self) -> None:
         """Log out (bounded), stop and release the initiator. Never on the QuickFIX thread."""
         initiator, self._initiator = self._initiator, None
+        self._retire_engine = False
         if initiator is None:
             return
         self._stopping = True
@@ -268,6 +274,8 @@ class FIXConnector(BaseConnector):
             s: FIXSettings = self.settings
             self.set_status(ConnectorStatus.CONNECTING)
             try:
+                if self._retire_engine:
+                    self._stop_initiator()
                 if self._initiator is None:
                     self._start_initiator()
             except Exception as exc:
@@ -339,24 +347,23 @@ class FIXConnector(BaseConnector):
             self.fix_counters["test_requests_sent"] += 1
 
     def on_silence(self, age: float) -> None:
-        """Nothing from the venue (not even a Heartbeat) for over two HeartBtInt: the link
-        is stalled while QuickFIX still counts the session as logged on. Cut it; QuickFIX's
-        onLogout then reports the loss and its initiator logs on again."""
-        if not self._logged_on.is_set():
+        """Nothing from the venue (not even a Heartbeat) for 1.75 HeartBtInt although a
+        TestRequest went out: the link is stalled while QuickFIX still counts the session
+        as logged on. Report it lost now; the reconnect replaces the engine.
+
+        Not ``Session.disconnect()``: QuickFIX drops the socket from its monitor without a
+        lock, safe only on its own thread, and would time the link out itself only after
+        2.4 HeartBtInt. Stopping the engine closes the socket on QuickFIX's thread, and the
+        message store keeps the sequence numbers for the next one."""
+        reason = f"no message from the venue for {age:.1f} s (heartbeat " \
+                 f"{self.heartbeat_period():g} s)"
+        if not self._end_session():
             super().on_silence(age)
             return
-        if self._logout_reason is None:
-            self._logout_reason = f"no message from the venue for {age:.1f} s (heartbeat " \
-                                  f"{self.heartbeat_period():g} s)"
-            self.fix_counters["stalls_detected"] += 1
-            log.warning("%s: %s; cutting the session", self.name, self._logout_reason)
-        try:
-            cut = self._with_session(lambda session: session.disconnect() or True)
-        except Exception as exc:
-            cut = None
-            log.debug("%s: disconnect after silence: %s", self.name, exc)
-        if cut is None:  # the session went away meanwhile
-            super().on_silence(age)
+        self.fix_counters["stalls_detected"] += 1
+        log.warning("%s: %s; replacing the session", self.name, reason)
+        self._retire_engine = True
+        self._report_loss(reason)
 
     def is_connected_check(self) -> bool:
         """True when QuickFIX reports the session logged on."""
@@ -389,17 +396,24 @@ class FIXConnector(BaseConnector):
         self._logged_on.set()
 
     def _on_logout(self, session_id: Any) -> None:
-        was_on = self._logged_on.is_set()
-        self._logged_on.clear()
-        self._logon_failed.set()
         self.fix_counters["logouts"] += 1
+        if not self._end_session() or self._stopping:
+            return
+        self._report_loss(self._logout_reason or "FIX session lost")
+
+    def _end_session(self) -> bool:
+        """Mark the session ended; True if it was logged on (only one caller gets True)."""
+        with self._session_end_lock:
+            was_on = self._logged_on.is_set()
+            self._logged_on.clear()
+        self._logon_failed.set()
         # Nothing more will answer on this session: wake whoever waits for an answer.
         self._reset_market_data()
         for event in list(self._status_waits.values()):
             event.set()
-        if not was_on or self._stopping:
-            return
-        reason = self._logout_reason or "FIX session lost"
+        return was_on
+
+    def _report_loss(self, reason: str) -> None:
         if not getattr(self.settings, "auto_reconnect", True):
             # Nobody will reconnect: stop QuickFIX's own retries (off this thread).
             threading.Thread(target=self._release_quietly, daemon=True,

@@ -20,6 +20,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import quickfix as fix
@@ -127,6 +128,9 @@ class FIXVenue:
         self._order_session: dict[str, Any] = {}  # order id -> session id of its owner
         self._refuse_until = 0.0
         self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Work that must run on the acceptor's thread (see _on_poll_thread).
+        self._poll_calls: queue.SimpleQueue[tuple[Callable[[], Any], threading.Event,
+                                                  list[Any]]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._acceptor: Any = None
@@ -208,6 +212,7 @@ class FIXVenue:
             # cost of at most half a millisecond before a message is read.
             while not self._stop.wait(0.0005) and time.monotonic() < deadline:
                 acceptor.poll()
+                self._run_poll_calls()
             self._logout_all()
             grace = time.monotonic() + 1.0
             while self._sessions and time.monotonic() < grace:
@@ -215,6 +220,33 @@ class FIXVenue:
                 threading.Event().wait(0.001)
         finally:
             acceptor.stop(True)
+            self._run_poll_calls()  # answer callers waiting on a stopped venue
+
+    def _run_poll_calls(self) -> None:
+        while True:
+            try:
+                call, done, result = self._poll_calls.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                result.append(call() if not self._stop.is_set() else 0)
+            except Exception as exc:
+                result.append(exc)
+            done.set()
+
+    def _on_poll_thread(self, call: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Run ``call`` on the acceptor's thread and return its result.
+
+        ``Session.disconnect()`` takes the socket out of QuickFIX's socket monitor without
+        a lock: from any other thread it races with the poll in progress."""
+        done = threading.Event()
+        result: list[Any] = []
+        self._poll_calls.put((call, done, result))
+        if not done.wait(timeout):
+            raise TimeoutError(f"the FIX venue did not run a call within {timeout:g} s")
+        if isinstance(result[0], Exception):
+            raise result[0]
+        return result[0]
 
     def _logout_all(self) -> None:
         with self.lock:
@@ -230,6 +262,9 @@ class FIXVenue:
         """Cut every client session now; refuse logons for ``refuse_for`` seconds."""
         if refuse_for:
             self.refuse_logons(refuse_for)
+        return int(self._on_poll_thread(self._drop_all))
+
+    def _drop_all(self) -> int:
         with self.lock:
             sessions = list(self._sessions.values())
         for session_id in sessions:
@@ -276,12 +311,15 @@ class FIXVenue:
     def skip_sequence_number(self) -> int:
         """Skip one outgoing MsgSeqNum on every session: the client sees a gap and asks
         for a resend, which QuickFIX answers with a gap fill."""
-        with self.lock:
-            sessions = list(self._sessions.values())
-        for session_id in sessions:
-            session = fix.Session.lookupSession(session_id)
-            session.setNextSenderMsgSeqNum(session.getExpectedSenderNum() + 1)
-        return len(sessions)
+        def skip() -> int:
+            with self.lock:
+                sessions = list(self._sessions.values())
+            for session_id in sessions:
+                session = fix.Session.lookupSession(session_id)
+                session.setNextSenderMsgSeqNum(session.getExpectedSenderNum() + 1)
+            return len(sessions)
+
+        return int(self._on_poll_thread(skip))
 
     # ------------------------------------------------------------------ records
     def orders_received_count(self, client_order_id: str) -> int:

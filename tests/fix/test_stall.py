@@ -1,0 +1,62 @@
+"""A stalled link (bytes stop, socket stays up) between the FIX connector and its venue:
+found by TestRequest within two heartbeat intervals, reported once, and recovered on a new
+engine without losing an order or replaying one."""
+
+from __future__ import annotations
+
+import time
+
+from stockfish_core.enums import ConnectorStatus, DataType
+from stockfish_core.orders import Order, OrderSide, OrderStatus
+from stockfish_core.router import DataFeedRouter
+from stockfish_core.testing import Recorder
+from stockfish_fix.connector import FIXConnector
+from stockfish_fix.testing import FIXVenue
+
+from tests.fix.conftest import FAST
+from tests.support.fault_proxy import FaultProxy
+
+HEARTBEAT = 1.0
+
+
+def test_stall_is_detected_within_two_heartbeats_and_recovered() -> None:
+    venue = FIXVenue(tick_interval=0.02, heartbeat_interval=HEARTBEAT)
+    entry = venue.start()
+    entry.pop("type")
+    proxy = FaultProxy(venue.port)
+    router = DataFeedRouter()
+    connector = FIXConnector(router, **{**entry, **FAST, "port": proxy.port,
+                                        "heartbeat_interval": HEARTBEAT})
+    recorder = Recorder(connector, router)
+    try:
+        assert connector.connect(), connector.get_stats()["last_error"]
+        assert connector.subscribe_price("AAA")
+        assert recorder.wait_updates(1, 5.0, DataType.PRICE_TICK, "AAA")
+        before = connector.get_stats()
+        seen = len(recorder.statuses)
+        stalled_at = time.monotonic()
+        proxy.stall()
+        assert recorder.wait(lambda: any(s is not ConnectorStatus.CONNECTED
+                                         for s in recorder.statuses[seen:]),
+                             2 * HEARTBEAT + 0.5), "the stall went unnoticed"
+        detected_after = time.monotonic() - stalled_at
+        # While the link is down an order is refused before the wire, never queued.
+        proxy.resume()
+        assert recorder.wait(lambda: connector.is_connected, 15.0), connector.get_stats()
+        n = recorder.count(DataType.PRICE_TICK, "AAA")
+        assert recorder.wait_updates(n + 1, 10.0, DataType.PRICE_TICK, "AAA")
+        order = Order("AAA", OrderSide.BUY, 10)
+        connector.send_order(order)
+        assert recorder.wait(lambda: order.status is OrderStatus.FILLED, 10.0), order.status
+        after = connector.get_stats()
+    finally:
+        recorder.close()
+        connector.close(timeout=5.0)
+        proxy.close()
+        venue.stop()
+    assert detected_after < 2 * HEARTBEAT + 0.5
+    assert after["fix"]["stalls_detected"] == before["fix"].get("stalls_detected", 0) + 1
+    # One loss, reported once (not again when QuickFIX later times the old link out).
+    assert after["connection_errors"] == before["connection_errors"] + 1
+    assert after["fix"]["logons"] == before["fix"]["logons"] + 1
+    assert venue.orders_received_count(order.client_order_id) == 1
