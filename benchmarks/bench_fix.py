@@ -58,6 +58,7 @@ class RawClient:
 
     def __init__(self, entry: dict[str, Any]) -> None:
         import quickfix as fix
+        from stockfish_fix.lifetime import owned_session_id
         from stockfish_fix.session_config import build_config
 
         self.fix = fix
@@ -71,7 +72,7 @@ class RawClient:
                 pass
 
             def onLogon(self, sid: Any) -> None:  # noqa: N802
-                client.sid = sid
+                client.sid = owned_session_id(sid)  # QuickFIX only lends the callback's
                 client.logged_on.set()
 
             def onLogout(self, sid: Any) -> None:  # noqa: N802
