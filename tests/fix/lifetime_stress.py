@@ -30,6 +30,7 @@ def main(cycles: int) -> dict[str, object]:
     stop = threading.Event()
     calls: collections.Counter[str] = collections.Counter()
     errors: collections.Counter[str] = collections.Counter()
+    refused: collections.Counter[str] = collections.Counter()  # why connect() said no
 
     def repeat(name: str, call: object) -> None:
         while not stop.is_set():
@@ -59,8 +60,13 @@ def main(cycles: int) -> dict[str, object]:
         for _ in range(cycles):
             if time.monotonic() - started > DEADLINE:
                 break
-            if connector.connect():
-                done += 1
+            # A venue may still hold the session for the connection just closed and drop
+            # the next Logon; a reconnect loop tries again, and so does this one.
+            for _attempt in range(3):
+                if connector.connect():
+                    done += 1
+                    break
+                refused[str(connector.get_stats()["last_error"])] += 1
             connector.disconnect()
     finally:
         stop.set()
@@ -68,7 +74,8 @@ def main(cycles: int) -> dict[str, object]:
             worker.join(5.0)
         connector.close()
         venue.stop()
-    return {"cycles": done, "calls": dict(calls), "errors": dict(errors),
+    return {"cycles": done, "refused": dict(refused), "calls": dict(calls),
+            "errors": dict(errors),
             "venue_logons": venue.logons}
 
 

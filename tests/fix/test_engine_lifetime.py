@@ -21,7 +21,11 @@ def test_threads_calling_into_the_session_survive_disconnects() -> None:
                           text=True, timeout=120)
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["cycles"] == 8
+    assert summary["cycles"] == 8, summary["refused"]
+    # The only refusal allowed: the venue still held the session of the connection just
+    # closed and dropped the new one before its Logon reply.
+    assert all("closed before the Logon reply" in why for why in summary["refused"]), \
+        summary["refused"]
     assert summary["venue_logons"] == 8
     assert set(summary["calls"]) == {"order", "order2", "probe", "reconcile"}
     # Between sessions an order is refused as not connected; nothing else may go wrong.

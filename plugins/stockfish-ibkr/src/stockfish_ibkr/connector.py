@@ -836,7 +836,7 @@ class IBKRConnector(BaseConnector):
 
     def _on_restored(self, ib: Any, data_lost: bool) -> None:
         if data_lost:
-            for route in self._by_symbol.values():
+            for route in list(self._by_symbol.values()):
                 route.md_stale = route.depth_stale = route.bars_stale = True
         self._link_down = False
         self._link_restored.set()
@@ -1386,7 +1386,7 @@ class IBKRConnector(BaseConnector):
         return self._run_sync(read)
 
     def _symbol_of(self, contract: Any) -> str:
-        for symbol, known in self._contracts.items():
+        for symbol, known in list(self._contracts.items()):
             if known.conId == contract.conId:
                 return symbol
         return contract.localSymbol or contract.symbol
