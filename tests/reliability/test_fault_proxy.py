@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from stockfish_core.testing import wait_until
 
 from tests.support.fault_proxy import FaultProxy
 
@@ -87,6 +88,29 @@ def test_latency_delays_delivery(echo: int) -> None:
         start = time.monotonic()
         assert roundtrip(s, b"ping") == b"ping"
         assert time.monotonic() - start >= 0.2  # both directions
+
+
+def test_latency_ending_never_reorders_the_stream(echo: int) -> None:
+    # Bytes held back by latency go out before bytes sent after the latency is lifted,
+    # as TCP would deliver them: a FIX parser fed a reordered stream drops the session.
+    with FaultProxy(echo) as proxy, socket.create_connection(("127.0.0.1", proxy.port), 5) as s:
+        s.settimeout(5)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        proxy.latency = 0.3
+        payload = b""
+        for i in range(20):
+            chunk = f"<{i:02d}>".encode()
+            s.sendall(chunk)
+            payload += chunk
+            if i == 9:
+                assert wait_until(lambda: proxy.chunks_held > 0, 5.0)
+                proxy.latency = 0.0
+        out = b""
+        while len(out) < len(payload):
+            data = s.recv(65536)
+            assert data, "connection closed"
+            out += data
+        assert out == payload
 
 
 def test_refuse_resets_new_connections(echo: int) -> None:

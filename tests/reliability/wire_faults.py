@@ -4,6 +4,7 @@ the comparison of the venue's own record with the client's view afterwards."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import time
@@ -57,6 +58,8 @@ class FaultReport:
             Path(folder).mkdir(parents=True, exist_ok=True)
             (Path(folder) / f"{self.connector}.json").write_text(
                 json.dumps(self.summary(), indent=1))
+
+_log = logging.getLogger("wire_faults")
 
 
 def order_flow(connector: BaseConnector, orders: list[Order], refused: list[Order],
@@ -152,9 +155,17 @@ def run_schedule(
         report.orders_sent += send_orders(rng)
         kind = rng.choice(FAULT_KINDS)
         report.faults[kind] += 1
-        fault_at = time.monotonic()
+        # The last fault can still be playing out (a drop found late): cutting a link that
+        # is already down would test nothing, so the next fault waits for it to be back.
+        if not recorder.wait(lambda: connector.is_connected, 20.0):
+            report.mismatches.append(f"not connected before {kind}")
+            break
         errors_before = connector.stats.connection_errors
         statuses_before = len(recorder.statuses)
+        status_at_fault = connector.status.value
+        _log.info("fault %d: %s (status %s)", sum(report.faults.values()), kind,
+                  status_at_fault)
+        fault_at = time.monotonic()
         if kind == "cut_rst":
             proxy.cut(rst=True)
         elif kind == "cut_fin":
@@ -186,7 +197,8 @@ def run_schedule(
             seen = [st.value for st in recorder.statuses[statuses_before:]]
             stats = connector.get_stats()
             report.mismatches.append(
-                f"{kind}: the connector never noticed the cut (statuses since: {seen}, "
+                f"{kind}: the connector never noticed the cut (status at the fault: "
+                f"{status_at_fault}, statuses since: {seen}, "
                 f"last error: {stats.get('last_error')!r}, data errors: "
                 f"{stats.get('data_errors_by_kind')}, protocol: "
                 f"{stats.get('fix', stats.get('ibkr'))})")

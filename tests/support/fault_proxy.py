@@ -63,6 +63,10 @@ class FaultProxy:
         self._pipes: list[_Pipe] = []
         self._peer: dict[socket.socket, socket.socket] = {}
         self._delayed: list[tuple[float, int, socket.socket, bytes]] = []
+        # Per destination: chunks still held and when the last one is due. A chunk never
+        # overtakes one held before it (TCP delivers a stream in order, however slow).
+        self._held: dict[socket.socket, int] = {}
+        self._last_due: dict[socket.socket, float] = {}
         self._seq = itertools.count()
         self._stalled = False
         self._refuse_until = 0.0
@@ -102,6 +106,11 @@ class FaultProxy:
     @property
     def active_connections(self) -> int:
         return len(self._pipes)
+
+    @property
+    def chunks_held(self) -> int:
+        """Chunks read but held back by latency or throttling."""
+        return len(self._delayed)
 
     def close(self) -> None:
         self._stop.set()
@@ -203,8 +212,11 @@ class FaultProxy:
             if pipe is not None:
                 self._close_pipe(pipe, rst=False)
             return
-        if self.latency > 0 or self.throttle > 0:
-            due = time.monotonic() + self.latency + self._throttle_delay(len(data))
+        if self.latency > 0 or self.throttle > 0 or self._held.get(peer):
+            due = max(time.monotonic() + self.latency + self._throttle_delay(len(data)),
+                      self._last_due.get(peer, 0.0))
+            self._last_due[peer] = due
+            self._held[peer] = self._held.get(peer, 0) + 1
             heapq.heappush(self._delayed, (due, next(self._seq), peer, data))
         else:
             self._send(peer, data)
@@ -222,6 +234,7 @@ class FaultProxy:
         while self._delayed and self._delayed[0][0] <= now and not self._stalled:
             _, _, peer, data = heapq.heappop(self._delayed)
             if peer in self._peer:
+                self._held[peer] -= 1
                 self._send(peer, data)
 
     def _send(self, peer: socket.socket, data: bytes) -> None:
@@ -241,6 +254,8 @@ class FaultProxy:
             self._pipes.remove(pipe)
         for sock in (pipe.client, pipe.upstream):
             self._peer.pop(sock, None)
+            self._held.pop(sock, None)
+            self._last_due.pop(sock, None)
             try:
                 self._sel.unregister(sock)
             except (KeyError, ValueError):

@@ -136,6 +136,7 @@ class FIXConnector(BaseConnector):
         self._logon_failed = threading.Event()
         # Ends a session exactly once when QuickFIX's onLogout and a stall race to it.
         self._session_end_lock = threading.Lock()
+        self._sessions_ended = 0  # sessions ended while logged on
         # A stalled session was given up while QuickFIX still holds it: the next connect()
         # replaces the engine (see on_silence).
         self._retire_engine = False
@@ -210,6 +211,7 @@ class FIXConnector(BaseConnector):
         self._initiator = initiator
         self._engine_guard.open()
         initiator.start()
+        log.debug("%s: QuickFIX initiator started", self.name)
 
     def _stop_initiator(self) -> None:
         """Log out (bounded), stop and release the initiator. Never on the QuickFIX thread."""
@@ -229,6 +231,7 @@ class FIXConnector(BaseConnector):
         # force=True: the graceful stop polls for logouts once a second and, for an
         # acceptor, can crash; the Logout has been sent above.
         initiator.stop(True)
+        log.debug("%s: QuickFIX initiator stopped", self.name)
         self._unreleased = initiator
         self._release_stopped()
         self._logged_on.clear()
@@ -292,8 +295,15 @@ class FIXConnector(BaseConnector):
                     break
                 if self._logon_failed.wait(min(0.05, max(deadline - time.monotonic(), 0))):
                     break
+            ended = self._sessions_ended
             if self._logged_on.is_set():
                 self.set_status(ConnectorStatus.CONNECTED)
+                if self._sessions_ended != ended:
+                    # It ended between its Logon and the line above; the loss is reported
+                    # (RECONNECTING or ERROR), which CONNECTED must not overwrite.
+                    self.set_status(ConnectorStatus.RECONNECTING if s.auto_reconnect
+                                    else ConnectorStatus.ERROR, "FIX session lost on logon")
+                    return False
                 log.info("%s: logged on to %s:%d (%s)", self.name, s.host, s.port, self.version)
                 return True
             if self._logout_reason:
@@ -394,10 +404,14 @@ class FIXConnector(BaseConnector):
         self.fix_counters["logons"] += 1
         self.record_heartbeat()
         self._logged_on.set()
+        log.debug("%s: onLogon", self.name)
 
     def _on_logout(self, session_id: Any) -> None:
         self.fix_counters["logouts"] += 1
-        if not self._end_session() or self._stopping:
+        was_on = self._end_session()
+        log.debug("%s: onLogout (was logged on: %s, stopping: %s)", self.name, was_on,
+                  self._stopping)
+        if not was_on or self._stopping:
             return
         self._report_loss(self._logout_reason or "FIX session lost")
 
@@ -406,6 +420,7 @@ class FIXConnector(BaseConnector):
         with self._session_end_lock:
             was_on = self._logged_on.is_set()
             self._logged_on.clear()
+            self._sessions_ended += was_on
         self._logon_failed.set()
         # Nothing more will answer on this session: wake whoever waits for an answer.
         self._reset_market_data()
