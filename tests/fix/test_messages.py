@@ -217,3 +217,7 @@ def test_settings_validation_and_aliases() -> None:
             FIXSettings(**bad)
     with pytest.raises(FileNotFoundError, match="data dictionary"):
         dictionary_paths("FIX44", "/nonexistent/dir/")
+    # 0 would have QuickFIX retry a refused connection in a tight loop (thousands a second).
+    with pytest.raises(ValueError, match="reconnect_interval.*tight loop"):
+        FIXSettings(reconnect_interval=0)
+    assert FIXSettings().reconnect_interval == 1

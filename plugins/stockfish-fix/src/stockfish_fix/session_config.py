@@ -61,7 +61,7 @@ def build_config(
     *, role: str, version: str, sender_comp_id: str, target_comp_ids: list[str] | tuple[str, ...],
     host: str = "127.0.0.1", port: int, heartbeat_interval: float = 30.0,
     reset_on_logon: bool = False, store_path: str = "", log_path: str = "",
-    data_dictionary: str = "", reconnect_interval: int = 0,
+    data_dictionary: str = "", reconnect_interval: int = 1,
     sender_sub_id: str | None = None, target_sub_id: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> str:
@@ -84,7 +84,7 @@ def build_config(
         lines.append(f"FileLogPath={log_path}")
     if role == "initiator":
         lines += [f"SocketConnectHost={host}", f"SocketConnectPort={port}",
-                  f"ReconnectInterval={max(0, int(reconnect_interval))}"]
+                  f"ReconnectInterval={max(1, int(reconnect_interval))}"]
     else:
         lines += [f"SocketAcceptPort={port}", f"SocketAcceptAddress={host}",
                   "SocketReuseAddress=Y"]

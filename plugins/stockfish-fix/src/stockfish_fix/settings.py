@@ -34,6 +34,12 @@ def _check_store(_: Any, attribute: Any, value: str) -> None:
         raise ValueError(f"{attribute.name}: expected one of {', '.join(STORES)}, got {value!r}")
 
 
+def _reconnect_interval(_: Any, attribute: Any, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name}: expected whole seconds >= 1, got {value!r} "
+                         f"(QuickFIX retries a refused connection in a tight loop at 0)")
+
+
 def _port(_: Any, attribute: Any, value: int) -> None:
     if not 0 < value < 65536:
         raise ValueError(f"{attribute.name}: expected a TCP port 1..65535, got {value!r}")
@@ -80,9 +86,10 @@ class FIXSettings(ConnectorSettings):
       holding ``FIX42.xml``/``FIX44.xml``/``FIX50SP2.xml``/``FIXT11.xml``; empty uses the
       dictionaries installed with quickfix (``<sys.prefix>/share/quickfix``).
     - ``account``: Account (1) on every order.
-    - ``reconnect_interval``: QuickFIX's ReconnectInterval (whole s) after a dropped session;
-      0 (default) logs on again at once (about 50 ms on loopback). A connect that fails
-      stops QuickFIX, and the core's backoff paces the attempts after it.
+    - ``reconnect_interval``: QuickFIX's ReconnectInterval (whole s, at least 1): after a
+      dropped session QuickFIX connects again at its next one-second tick, then at most
+      once per interval. A connect that fails stops QuickFIX, and the core's backoff paces
+      the attempts after it.
     - ``connect_timeout``: seconds one ``connect()`` waits for the Logon reply.
     - ``request_timeout``: seconds to wait for a market-data answer or order status.
     - ``logout_timeout``: seconds ``disconnect()`` waits for the venue's Logout reply
@@ -111,7 +118,7 @@ class FIXSettings(ConnectorSettings):
     log_path: str = ""
     data_dictionary: str = ""
     account: str | None = None
-    reconnect_interval: int = attrs.field(default=0, validator=non_negative)
+    reconnect_interval: int = attrs.field(default=1, validator=_reconnect_interval)
     connect_timeout: float = attrs.field(default=5.0, validator=positive)
     request_timeout: float = attrs.field(default=5.0, validator=positive)
     logout_timeout: float = attrs.field(default=2.0, validator=non_negative)

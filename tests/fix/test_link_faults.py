@@ -1,6 +1,5 @@
-"""A stalled link (bytes stop, socket stays up) between the FIX connector and its venue:
-found by TestRequest within two heartbeat intervals, reported once, and recovered on a new
-engine without losing an order or replaying one."""
+"""Faults on the link between the FIX connector and its venue, through the fault proxy: a
+stall (bytes stop, socket stays up) and a venue that refuses connections."""
 
 from __future__ import annotations
 
@@ -60,3 +59,29 @@ def test_stall_is_detected_within_two_heartbeats_and_recovered() -> None:
     assert after["connection_errors"] == before["connection_errors"] + 1
     assert after["fix"]["logons"] == before["fix"]["logons"] + 1
     assert venue.orders_received_count(order.client_order_id) == 1
+
+
+def test_a_refusing_venue_is_not_flooded_with_connections() -> None:
+    # QuickFIX at ReconnectInterval=0 retried a refused connection on every pass of its
+    # event loop: thousands of connections a second against the venue.
+    venue = FIXVenue(tick_interval=0.05, heartbeat_interval=HEARTBEAT)
+    entry = venue.start()
+    entry.pop("type")
+    proxy = FaultProxy(venue.port)
+    router = DataFeedRouter()
+    connector = FIXConnector(router, **{**entry, **FAST, "port": proxy.port,
+                                        "heartbeat_interval": HEARTBEAT})
+    recorder = Recorder(connector, router)
+    try:
+        assert connector.connect(), connector.get_stats()["last_error"]
+        proxy.refuse(3.0)
+        proxy.cut(rst=True)
+        assert recorder.wait(lambda: connector.stats.connection_errors >= 1, 5.0)
+        assert recorder.wait(lambda: connector.is_connected, 15.0), connector.get_stats()
+        refused = proxy.connections_refused
+    finally:
+        recorder.close()
+        connector.close(timeout=5.0)
+        proxy.close()
+        venue.stop()
+    assert 1 <= refused <= 12, f"{refused} connections in a 3 s refusal"
