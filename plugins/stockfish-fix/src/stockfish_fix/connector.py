@@ -367,9 +367,11 @@ class FIXConnector(BaseConnector):
         message store keeps the sequence numbers for the next one."""
         reason = f"no message from the venue for {age:.1f} s (heartbeat " \
                  f"{self.heartbeat_period():g} s)"
-        if not self._end_session():
+        if not self._logged_on.is_set():
             super().on_silence(age)
             return
+        if not self._end_session():
+            return  # QuickFIX's onLogout got there first and reported it
         self.fix_counters["stalls_detected"] += 1
         log.warning("%s: %s; replacing the session", self.name, reason)
         self._retire_engine = True
