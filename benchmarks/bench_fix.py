@@ -346,9 +346,7 @@ def main() -> None:
                  notes=f"FIX 4.4; {n_window} market orders per window run x {repeats}; "
                        f"{n_paced} orders at {PACED_RATE:g}/s; bursts of {n_burst} X; the "
                        f"simulated venue (QuickFIX acceptor) in a separate process")
-    print(json.dumps({m["metric"]: {"ours": m["ours"]["median"],
-                                    "raw": m["raw"]["median"] if m["raw"] else None,
-                                    "ratio": m["ratio"], "met": m["met"]} for m in metrics}))
+    common.print_ratios(metrics)
 
 
 if __name__ == "__main__":

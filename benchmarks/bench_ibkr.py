@@ -203,9 +203,7 @@ def main() -> None:
     common.write("ibkr", args, metrics,
                  notes=f"{n_ticks} wire ticks per run x {repeats}; {n_orders} market orders "
                        f"at {ORDER_RATE:g}/s; fake TWS in a separate process")
-    print(json.dumps({m["metric"]: {"ours": m["ours"]["median"],
-                                    "raw": m["raw"]["median"] if m["raw"] else None,
-                                    "ratio": m["ratio"], "met": m["met"]} for m in metrics}))
+    common.print_ratios(metrics)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ subscriber). The first ``WARMUP`` messages are not counted.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -296,9 +295,7 @@ def main() -> None:
                        "sequence + router to one subscriber. Latency: "
                        f"{paced:,} tickers paced at {PACED_RATE:,.0f}/s from a separate "
                        f"process, first {WARMUP} not counted")
-    print(json.dumps({m["metric"]: {"ours": m["ours"]["median"],
-                                    "raw": m["raw"]["median"] if m["raw"] else None,
-                                    "ratio": m["ratio"], "met": m["met"]} for m in metrics}))
+    common.print_ratios(metrics)
 
 
 if __name__ == "__main__":

@@ -106,3 +106,10 @@ def write(name: str, args: argparse.Namespace, metrics: list[dict[str, Any]],
         print(f"{name:<8} {m['metric']:<44} {m['ours']['median']:>14,.2f} {m['unit']:<8}"
               f"{ratio} {m['goal']} {met}")
     return path
+
+
+def print_ratios(metrics: list[dict[str, Any]]) -> None:
+    """One JSON line: each metric's median, the raw library's, the ratio and the verdict."""
+    print(json.dumps({m["metric"]: {"ours": m["ours"]["median"],
+                                    "raw": m["raw"]["median"] if m["raw"] else None,
+                                    "ratio": m["ratio"], "met": m["met"]} for m in metrics}))
