@@ -339,3 +339,23 @@ def test_connects_from_a_worker_thread_in_a_fresh_process(tws: FakeTWS) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=60, check=False)
     assert out.stdout.strip() == "[True]", out.stderr[-2000:]
+
+
+def test_close_during_a_reconnect_handshake_leaves_no_session_at_tws(
+        make_connector: Callable[..., IBKRConnector], router: DataFeedRouter,
+        tws: FakeTWS) -> None:
+    """close() while the reconnect thread is in the API handshake: the session that
+    handshake completes afterwards is closed too, not left holding the client id."""
+    connector = make_connector()
+    recorder = Recorder(connector, router)
+    assert connector.connect()
+    mark = len(recorder.statuses)
+    tws.set_reply_delay(0.4)  # the next handshake takes more than a second
+    tws.drop_connections()
+    assert recorder.wait(lambda: ConnectorStatus.CONNECTING in recorder.statuses[mark:], T)
+    connector.close(timeout=5.0)
+    tws.set_reply_delay(0.0)
+    assert recorder.wait(lambda: tws.connected_clients == 0, T), \
+        "a session opened during close() is still up at TWS"
+    assert not connector.is_connected
+    recorder.close()

@@ -402,6 +402,11 @@ class IBKRConnector(BaseConnector):
             task.result()
             if ended.done():
                 raise _HandshakeClosedError(ended.result() or "closed after the initial sync")
+            if self.closing:
+                # close() ran while this reconnect was in the handshake and found no session
+                # to end: kept, this one would hold the client id at TWS until the process
+                # exits. No await from here to ``self._ib = ib``, so no later close misses it.
+                raise ConnectorError(f"{self.name}: closed while connecting")
         except BaseException:
             self._end_session(ib, "connect failed")
             with contextlib.suppress(Exception):
@@ -455,7 +460,13 @@ class IBKRConnector(BaseConnector):
         try:
             super().close(timeout)
         finally:
-            lt, self._loop_thread = self._loop_thread, None
+            lt = self._loop_thread
+            if lt is not None and lt.alive and not self._on_loop():
+                # Once more now the reconnect thread has stopped: a session it opened
+                # meanwhile would otherwise keep its socket to TWS open.
+                with contextlib.suppress(Exception):
+                    self._run_sync(self._disconnect_on_loop, timeout=timeout)
+            self._loop_thread = None
             if lt is not None:
                 lt.stop(timeout)
 
