@@ -1,0 +1,22 @@
+"""Order of the reliability suite for its two pytest-xdist workers (tox runs it with
+``-n 2 --dist loadfile --no-loadscope-reorder``)."""
+
+from __future__ import annotations
+
+import pytest
+
+# loadfile hands whole files to the workers in collection order, topping a worker up
+# only when it has two tests or fewer left. The FIX wire-fault schedule (about three
+# minutes, nearly all of it waiting on heartbeats and reconnect intervals) goes first, so
+# one worker runs it while the other runs the IBKR schedule and then everything else,
+# about as long in all. Serially the suite took the sum of both.
+_FIRST = ("test_wire_faults_fix.py", "test_wire_faults_ibkr.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the long wire-fault schedules first (a stable sort: the rest keep their order)."""
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return _FIRST.index(name) if name in _FIRST else len(_FIRST)
+
+    items.sort(key=rank)
