@@ -52,3 +52,30 @@ def test_zero_size_removes_and_crossed_is_seen() -> None:
     book.apply([e("0", "0", 102.0, 1)])
     assert book.is_crossed
     assert Book("X").tick() is None
+
+
+def _sides(snap: object) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    return ([(lv.price, lv.size) for lv in snap.bids],  # type: ignore[attr-defined]
+            [(lv.price, lv.size) for lv in snap.asks])  # type: ignore[attr-defined]
+
+
+def test_snapshots_follow_every_change_and_reuse_what_did_not_change() -> None:
+    book = Book("AAA")
+    book.apply_snapshot([e("0", "0", 99.0, 5), e("0", "0", 98.0, 6), e("0", "1", 101.0, 7),
+                         e("0", "1", 102.0, 8)])
+    first = book.snapshot(5)
+    book.apply([e("1", "0", 99.0, 1)])  # bids change, asks do not
+    second = book.snapshot(5)
+    assert _sides(second) == ([(99.0, 1), (98.0, 6)], [(101.0, 7), (102.0, 8)])
+    # the unchanged side's levels, and an unchanged level, are the same objects again
+    assert all(a is b for a, b in zip(second.asks, first.asks, strict=True))
+    assert second.bids[1] is first.bids[1]
+    assert _sides(first) == ([(99.0, 5), (98.0, 6)], [(101.0, 7), (102.0, 8)])  # immutable
+    assert _sides(book.snapshot(1)) == ([(99.0, 1)], [(101.0, 7)])  # another depth
+    book.apply([e("2", "1", 101.0), e("0", "1", 100.5, 3)])
+    book.set_level("0", 98.5, 2)
+    assert _sides(book.snapshot(5)) == ([(99.0, 1), (98.5, 2), (98.0, 6)],
+                                        [(100.5, 3), (102.0, 8)])
+    book.set_level("0", 99.0, 0)
+    book.apply_snapshot([e("0", "1", 200.0, 1)])
+    assert _sides(book.snapshot(5)) == ([], [(200.0, 1)])

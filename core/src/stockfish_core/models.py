@@ -6,6 +6,7 @@ Prices and sizes are floats; times are integer nanoseconds since the epoch
 
 from __future__ import annotations
 
+import operator
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -100,12 +101,15 @@ class OrderBookLevel(_Serializable):
     orders: int | None = None
 
 
+_price = operator.attrgetter("price")  # a C key: the converters run for every book update
+
+
 def _sorted_desc(levels: Any) -> tuple[OrderBookLevel, ...]:
-    return tuple(sorted(levels, key=lambda lv: -lv.price))
+    return tuple(sorted(levels, key=_price, reverse=True))  # still stable
 
 
 def _sorted_asc(levels: Any) -> tuple[OrderBookLevel, ...]:
-    return tuple(sorted(levels, key=lambda lv: lv.price))
+    return tuple(sorted(levels, key=_price))
 
 
 @attrs.frozen(slots=True)

@@ -42,7 +42,7 @@ from stockfish_core.models import DataType, MarketUpdate, NewsEvent, now_ns
 from stockfish_core.orders import Fill, Order, OrderEvent, OrderStatus
 
 from stockfish_fix import messages as m
-from stockfish_fix.book import Book, BookError
+from stockfish_fix.book import BID, OFFER, Book, BookError
 from stockfish_fix.lifetime import EngineGuard, check_sessions_free, owned_session_id, release
 from stockfish_fix.plugin import CAPABILITIES
 from stockfish_fix.session_config import (
@@ -995,12 +995,12 @@ class FIXConnector(BaseConnector):
                 and isinstance(data.get("asks"), (list, tuple)):
             book = Book(data["symbol"])
             try:
-                for side, levels in ((book.bids, data["bids"]), (book.asks, data["asks"])):
+                for kind, levels in ((BID, data["bids"]), (OFFER, data["asks"])):
                     for price, size in levels:
                         p, q = float(price), float(size)
                         if not (p > 0 and q > 0 and p != float("inf") and q != float("inf")):
                             raise ValueError(f"level {price!r}/{size!r}")
-                        side[p] = q
+                        book.set_level(kind, p, q)
             except (TypeError, ValueError) as exc:
                 self.record_data_error("bad_book", str(exc)[:80])
                 return None

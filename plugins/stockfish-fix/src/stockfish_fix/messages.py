@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import time
 from typing import Any
 
@@ -281,6 +282,11 @@ class ExecReport:
                 f"39={self.ord_status} last={self.last_qty}@{self.last_px} cum={self.cum_qty})")
 
 
+# One ``tag=value`` field: the tag all digits and at the start of the message or right
+# after a SOH; the value up to the next SOH (the last field is ended by one too).
+_FIELD = re.compile(r"(?:^|(?<=\x01))([0-9]+)=([^\x01]*)(?:\x01|$)")
+
+
 class FlatFields:
     """A message's top-level fields read from one ``toString()``: one call into QuickFIX
     instead of two per field. Each call into QuickFIX lets go of the GIL, and on QuickFIX's
@@ -299,16 +305,15 @@ class FlatFields:
             text = msg.toString()
         except UnicodeDecodeError:
             raise DecodeError("bad_encoding", "not UTF-8") from None
+        found = _FIELD.findall(text)
+        # zip/map/dict rather than a loop per field: this runs for every execution report
+        # and market-data message, and the loop was most of the decoding time.
         pairs: list[tuple[int, str]] = []
-        for pair in text.split("\x01"):
-            tag, sep, value = pair.partition("=")
-            if sep and tag.isdigit():
-                pairs.append((int(tag), value))
-        fields: dict[int, str] = {}
-        for tag, value in pairs:
-            fields.setdefault(tag, value)
-        self.pairs = pairs  # every field in wire order (groups included)
-        self.fields = fields
+        if found:
+            tags, values = zip(*found, strict=True)
+            pairs = list(zip(map(int, tags), values, strict=True))
+        self.pairs = pairs  # every field in wire order
+        self.fields: dict[int, str] = dict(reversed(pairs))  # first occurrence wins
 
     def isSetField(self, tag: int) -> bool:  # noqa: N802 - QuickFIX's name
         return tag in self.fields
