@@ -345,7 +345,13 @@ def main() -> None:
     common.write("fix", args, metrics,
                  notes=f"FIX 4.4; {n_window} market orders per window run x {repeats}; "
                        f"{n_paced} orders at {PACED_RATE:g}/s; bursts of {n_burst} X; the "
-                       f"simulated venue (QuickFIX acceptor) in a separate process")
+                       f"simulated venue (QuickFIX acceptor) in a separate process. What "
+                       f"limits X: the raw reader makes four SWIG calls per message and "
+                       f"nothing else; ours decodes the message (one toString, a regex), "
+                       f"applies it to the book, checks it is not crossed, and routes a "
+                       f"normalized snapshot (profiled: about 17 us of Python per message), "
+                       f"while each SWIG call hands the GIL over and the QuickFIX thread "
+                       f"waits for it")
     common.print_ratios(metrics)
 
 
