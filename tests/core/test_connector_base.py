@@ -284,3 +284,30 @@ def test_watchdog_probes_a_quiet_connection_then_cuts_a_silent_one() -> None:
     assert "cut after" in (connector.stats.last_error or "")
     assert recorder.wait(lambda: connector.is_connected, 10)
     connector.close()
+
+
+def test_a_counted_connection_error_is_never_seen_with_the_old_status(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Who sees connection_errors move must also see the loss (a test or a health check
+    that waits for the count and then reads is_connected once read a stale CONNECTED),
+    and who sees the new status must see last_error."""
+    connector = make(auto_reconnect=False)
+    seen: list[tuple[ConnectorStatus, str | None]] = []
+    at_status: list[str | None] = []
+    count = connector._count_connection_error
+
+    def counting(text: str) -> None:
+        seen.append((connector.status, connector.stats.last_error))
+        count(text)
+
+    monkeypatch.setattr(connector, "_count_connection_error", counting)
+    connector.add_status_listener(lambda c, old, new, reason: at_status.append(
+        c.stats.last_error))
+    assert connector.connect()
+    connector.handle_connection_error("link lost")
+    assert seen == [(ConnectorStatus.ERROR, "link lost")]
+    assert at_status[-1] == "link lost"
+    assert connector.stats.connection_errors == 1
+    connector.connect_failed("venue refused")
+    assert connector.stats.connection_errors == 2
+    connector.close()

@@ -712,26 +712,31 @@ class BaseConnector(ABC):
         """Record a lost/failed connection: count it, flag open orders, and start
         reconnecting in the background when ``auto_reconnect`` is on."""
         text = str(error)
-        self._count_connection_error(text)
+        self.stats.last_error = text
         with self._lock:
             self._drops += 1
         log.warning("%s: connection error: %s", self.name, text)
         self.mark_unknown_outcome()
         if self._closing.is_set():
+            self._count_connection_error(text)
             return
-        if getattr(self.settings, "auto_reconnect", True):
-            self.set_status(ConnectorStatus.RECONNECTING, text)
+        auto = getattr(self.settings, "auto_reconnect", True)
+        self.set_status(ConnectorStatus.RECONNECTING if auto else ConnectorStatus.ERROR, text)
+        # Counted once the status says so: whoever sees the count move sees the loss too
+        # (not a CONNECTED left over from before it), and whoever sees the status sees
+        # last_error.
+        self._count_connection_error(text)
+        if auto:
             self.start_reconnect()
-        else:
-            self.set_status(ConnectorStatus.ERROR, text)
 
     def connect_failed(self, reason: str) -> bool:
         """Record a ``connect()`` that did not get through: counted (``connection_errors``,
         the health score's recent errors), ``last_error`` set, logged, status ERROR.
         Returns False, for ``return self.connect_failed(...)``."""
-        self._count_connection_error(reason)
+        self.stats.last_error = reason
         log.warning("%s: %s", self.name, reason)
         self.set_status(ConnectorStatus.ERROR, reason)
+        self._count_connection_error(reason)  # after the status, as for a lost connection
         return False
 
     def _count_connection_error(self, text: str) -> None:
