@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from stockfish_core import hookspecs, plugins
+from stockfish_core import events, hookspecs, plugins
 from stockfish_core.errors import ConfigError, PluginError
 from stockfish_core.hookspecs import hookimpl
 from stockfish_core.models import now_ns
@@ -115,7 +115,7 @@ def test_event_hooks_are_called(fresh_plugins: None) -> None:
     assert [c["new"].value for c in rec.calls["status"]][:2] == ["CONNECTING", "CONNECTED"]
     assert rec.calls["gap"] == [{"symbol": "SPY", "first": 5, "last": 9}]
     assert rec.calls["order"][0]["event"].kind == "submitted"
-    plugins.emit("stockfish_failover", decision={"to": "b"})
+    events.emit("stockfish_failover", decision={"to": "b"})
     assert rec.calls["failover"] == [{"decision": {"to": "b"}}]
 
 
@@ -137,16 +137,87 @@ def test_simulated_venues_hook(fresh_plugins: None) -> None:
         venue.stop()
 
 
-def test_a_raising_event_hook_never_breaks_the_caller(fresh_plugins: None) -> None:
+def test_a_raising_observer_costs_only_itself(fresh_plugins: None) -> None:
+    seen: list[str] = []
+
+    class Before:
+        @hookimpl
+        def stockfish_sequence_gap(self, connector, symbol, first_missing, last_missing):
+            seen.append("before")
+
     class Bad:
         @hookimpl
         def stockfish_sequence_gap(self, connector, symbol, first_missing, last_missing):
             raise RuntimeError("observer bug")
 
-    plugins.register_plugin(Bad(), "bad_observer")
+    class After:
+        @hookimpl
+        def stockfish_sequence_gap(self, connector, symbol, first_missing, last_missing):
+            seen.append("after")
+
+    # pluggy calls the last registered first: Bad sits between the other two either way.
+    for name, plugin in (("before", Before()), ("bad_observer", Bad()), ("after", After())):
+        assert plugins.register_plugin(plugin, name).error is None
+    failures_before = events.observer_failures().get("bad_observer:stockfish_sequence_gap", 0)
     connector = SimConnector(name="x", venue=f"bad-{now_ns()}")
     connector.record_sequence_gap("SPY", 1, 1)
-    assert connector.stats.sequence_gaps == 1
+    connector.record_sequence_gap("SPY", 3, 3)
+    assert connector.stats.sequence_gaps == 2
+    assert sorted(seen) == ["after", "after", "before", "before"]
+    assert events.observer_failures()["bad_observer:stockfish_sequence_gap"] == \
+        failures_before + 2
+
+
+def test_a_misspelled_hook_disables_only_its_plugin(fresh_plugins: None) -> None:
+    class Typo:
+        @hookimpl
+        def stockfish_order_evnt(self, event):
+            pass
+
+    class WrongArgs:
+        @hookimpl
+        def stockfish_order_event(self, evt):
+            pass
+
+    class Fine:
+        def __init__(self) -> None:
+            self.events: list[object] = []
+
+        @hookimpl
+        def stockfish_order_event(self, event):
+            self.events.append(event)
+
+    typo = plugins.register_plugin(Typo(), "typo")
+    assert typo.error is not None
+    assert "unknown hook 'stockfish_order_evnt'" in typo.error
+    assert "did you mean 'stockfish_order_event'" in typo.error
+    wrong = plugins.register_plugin(WrongArgs(), "wrong_args")
+    assert wrong.error is not None and "evt" in wrong.error
+    fine = Fine()
+    assert plugins.register_plugin(fine, "fine").error is None
+    assert plugins.get_connector_type("sim").name == "sim"
+    pm = plugins.get_plugin_manager()
+    assert not pm.is_registered(typo) and pm.get_plugin("typo") is None
+    assert pm.get_plugin("wrong_args") is None
+    connector = SimConnector(name="y", venue=f"typo-{now_ns()}")
+    try:
+        assert connector.connect()
+        from stockfish_core.orders import Order
+
+        connector.send_order(Order("SPY", "BUY", 1, "LIMIT", price=0.5))
+    finally:
+        connector.close()
+    assert [e.kind for e in fine.events][:1] == ["submitted"]
+
+
+def test_an_event_hook_may_not_be_a_wrapper(fresh_plugins: None) -> None:
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def stockfish_failover(self, decision):
+            return (yield)
+
+    info = plugins.register_plugin(Wrapping(), "wrapping")
+    assert info.error is not None and "plain observer" in info.error
 
 
 def test_config_with_unknown_plugin_type_is_a_config_error(fresh_plugins: None) -> None:

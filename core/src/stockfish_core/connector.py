@@ -1,10 +1,11 @@
 """The connector contract: ``BaseConnector`` and its shared machinery.
 
-A connector implements the seed's abstract methods (lifecycle, subscriptions, normalizers,
-orders). The base class supplies what every connector needs the same way: status with
-validated transitions and listeners, statistics, order tracking through the order state
-machine, subscription bookkeeping for resubscription, reconnect with backoff, and
-reconciliation of orders after a drop.
+A connector implements the seed's abstract methods for the session, subscriptions and
+normalizers, and the order protocol methods of :class:`~stockfish_core.order_path.OrderPath`
+(``submit_order``, ``submit_cancel``, ...). The base class supplies what every connector
+needs the same way: status with validated transitions and listeners, statistics, the order
+path (validation, ownership, the state machine, journal, events), subscription bookkeeping
+for resubscription, reconnect with backoff, and reconciliation of orders after a drop.
 
 Threading: public methods are synchronous and thread-safe. Market data arrives on the
 connector's own I/O thread and is handed to :meth:`push_update`, which does no locking,
@@ -17,25 +18,18 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from stockfish_core import events
 from stockfish_core.backoff import Backoff
 from stockfish_core.capabilities import Capabilities
+from stockfish_core.connector_stats import ConnectorStats, ReconcileReport, percentile_ms
 from stockfish_core.enums import ConnectorStatus
-from stockfish_core.errors import NotConnectedError, OrderRejectedError, UnknownOrderError
 from stockfish_core.models import DataType, MarketUpdate, now_ns, ns_to_datetime
-from stockfish_core.orders import (
-    Fill,
-    Order,
-    OrderEvent,
-    OrderStatus,
-    Transition,
-    forget_terminal,
-)
+from stockfish_core.order_path import OrderPath
 from stockfish_core.settings import ConnectorSettings
 
 if TYPE_CHECKING:
@@ -51,8 +45,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-
-
 _S = ConnectorStatus
 STATUS_TRANSITIONS: dict[ConnectorStatus, frozenset[ConnectorStatus]] = {
     _S.DISCONNECTED: frozenset({_S.CONNECTING, _S.RECONNECTING, _S.ERROR}),
@@ -62,121 +54,21 @@ STATUS_TRANSITIONS: dict[ConnectorStatus, frozenset[ConnectorStatus]] = {
     _S.ERROR: frozenset({_S.CONNECTING, _S.RECONNECTING, _S.DISCONNECTED}),
 }
 
-@attrs.define(slots=True)
-class ReconcileReport:
-    """What reconciling open orders with the venue found."""
 
-    checked: int = 0
-    answered: int = 0
-    fills_recovered: int = 0
-    status_changes: int = 0
-    still_unknown: list[str] = attrs.field(factory=list)
-
-
-LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                     2.5, 5.0, 10.0)
-
-
-class ConnectorStats:
-    """Plain counters. Data counters are written only by the connector's I/O thread."""
-
-    __slots__ = (
-        "connected_at",
-        "connection_errors",
-        "data_errors",
-        "data_errors_by_kind",
-        "duplicate_fills",
-        "duplicates_dropped",
-        "error_times",
-        "fills_applied",
-        "last_error",
-        "last_heartbeat_ns",
-        "last_update_ns",
-        "latency_buckets",
-        "latency_count",
-        "latency_sum_ns",
-        "messages_lost",
-        "order_errors",
-        "order_latency_ns",
-        "orders_cancelled",
-        "orders_filled",
-        "orders_rejected",
-        "orders_submitted",
-        "reconnection_attempts",
-        "reconnections",
-        "refused_transitions",
-        "sequence_gaps",
-        "status_changes",
-        "updates_by_type",
-        "updates_normalized",
-        "updates_received",
-    )
-
-    def __init__(self) -> None:
-        self.connected_at: int | None = None
-        self.last_update_ns: int | None = None
-        self.last_heartbeat_ns: int | None = None
-        self.updates_received = 0
-        self.updates_normalized = 0
-        self.updates_by_type: dict[DataType, int] = dict.fromkeys(DataType, 0)
-        self.data_errors = 0
-        self.data_errors_by_kind: dict[str, int] = {}
-        self.duplicates_dropped = 0
-        self.sequence_gaps = 0
-        self.messages_lost = 0
-        self.connection_errors = 0
-        self.reconnection_attempts = 0
-        self.reconnections = 0
-        self.orders_submitted = 0
-        self.orders_filled = 0
-        self.orders_cancelled = 0
-        self.orders_rejected = 0
-        self.order_errors = 0
-        self.fills_applied = 0
-        self.duplicate_fills = 0
-        self.refused_transitions = 0
-        self.status_changes = 0
-        self.error_times: deque[float] = deque(maxlen=256)
-        self.order_latency_ns: deque[int] = deque(maxlen=1024)
-        self.last_error: str | None = None
-        # Cumulative order round-trip histogram (bounds in LATENCY_BUCKETS_S) for metrics.
-        self.latency_buckets = [0] * len(LATENCY_BUCKETS_S)
-        self.latency_count = 0
-        self.latency_sum_ns = 0
-
-    def record_latency(self, ns: int) -> None:
-        self.order_latency_ns.append(ns)
-        self.latency_count += 1
-        self.latency_sum_ns += ns
-        seconds = ns / 1e9
-        for i, bound in enumerate(LATENCY_BUCKETS_S):
-            if seconds <= bound:
-                self.latency_buckets[i] += 1
-                break
-
-
-def _percentile(values: Iterable[int], q: float) -> float | None:
-    data = sorted(values)
-    if not data:
-        return None
-    idx = min(int(q * len(data)), len(data) - 1)
-    return data[idx] / 1e6
-
-
-class BaseConnector(ABC):
+class BaseConnector(OrderPath, ABC):
     """Abstract base of every connector (seed's contract plus shared implementation).
 
-    Subclasses set ``connector_type``, ``capabilities`` and ``settings_class`` and implement
-    the abstract methods. Inside them, use the helpers: :meth:`set_status`,
+    Subclasses set ``connector_type``, ``capabilities`` and ``settings_class``, implement
+    the abstract methods and, to take orders, ``submit_order`` / ``submit_cancel`` (and
+    ``request_order_states``, ``submit_replace`` where the venue can). The order path
+    itself (``send_order``, ``cancel_order``, ``get_order_status``, ``replace_order``) is
+    the core's. Inside a connector, use the helpers: :meth:`set_status`,
     :meth:`push_update`, :meth:`record_data_error`, :meth:`record_heartbeat`,
-    :meth:`record_subscription` / :meth:`forget_subscriptions`, :meth:`begin_order`,
-    :meth:`on_order_status`, :meth:`on_execution`, :meth:`handle_connection_error`.
-    Construct with ``Connector(router=None, name=..., settings=..., **setting_overrides)``.
+    :meth:`record_subscription` / :meth:`forget_subscriptions`,
+    :meth:`apply_order_status`, :meth:`apply_execution`, :meth:`mark_order_unknown`,
+    :meth:`handle_connection_error`. Construct with
+    ``Connector(router=None, name=..., settings=..., **setting_overrides)``.
     """
-
-    #: Terminal orders kept for lookups; beyond this the oldest terminal ones are forgotten
-    #: so that a process running for weeks does not grow without bound.
-    max_terminal_orders: ClassVar[int] = 50_000
 
     #: Run the base watchdog: a connection silent (no heartbeat, no update) for two
     #: ``heartbeat_interval`` is reported lost. Connectors with a probe of their own that
@@ -211,21 +103,17 @@ class BaseConnector(ABC):
         self.read_only: bool = bool(getattr(settings, "read_only", False))
         self.status = ConnectorStatus.DISCONNECTED
         self.stats = ConnectorStats()
-        self.orders: dict[str, Order] = {}
         self.subscriptions: dict[tuple[DataType, str], dict[str, Any]] = {}
-        self._venue_ids: dict[str, str] = {}
         self._lock = threading.RLock()
+        self._init_orders()
         self._status_listeners: list[Callable[[BaseConnector, ConnectorStatus,
                                                ConnectorStatus, str | None], None]] = []
-        self._order_listeners: list[Callable[[OrderEvent], None]] = []
         self._closing = threading.Event()
         self._reconnect_lock = threading.Lock()
         self._reconnect_thread: threading.Thread | None = None
         self._watchdog_thread: threading.Thread | None = None
         self._drops = 0  # bumped by every connection error; a reconnect that saw it change
         # while resubscribing or reconciling goes round again instead of trusting the link
-        self._order_times: deque[float] = deque(maxlen=1000)
-        self._sent_ns: dict[str, int] = {}
         self.backoff = Backoff(
             initial=getattr(settings, "reconnect_initial_delay", 0.5),
             max_delay=getattr(settings, "reconnect_max_delay", 30.0),
@@ -281,35 +169,7 @@ class BaseConnector(ABC):
     def on_macro(self, data: Any) -> MarketUpdate | None:
         """Normalize a venue macro release into a MACRO update."""
 
-    @abstractmethod
-    def send_order(self, order: Order) -> str:
-        """Send ``order``; call :meth:`begin_order` first. Return its client order id."""
-
-    @abstractmethod
-    def cancel_order(self, order_id: str) -> bool:
-        """Request cancellation; ``True`` if the request went out."""
-
-    @abstractmethod
-    def get_order_status(self, order_id: str) -> OrderStatus:
-        """Current status of an order this connector owns."""
-
     # ------------------------------------------------------------------ optional contract
-    def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
-        """Ask the venue for the true state of ``orders`` (open orders and executions since
-        the drop), feeding answers through :meth:`on_order_status` / :meth:`on_execution`
-        before returning. Return the client order ids the venue answered for.
-
-        The default asks nothing: a connector that cannot query its venue leaves those
-        orders flagged ``unknown_outcome``.
-        """
-        return set()
-
-    def replace_order(
-        self, order_id: str, *, quantity: float | None = None, price: float | None = None
-    ) -> bool:
-        """Amend an open order (connectors with ``supports_replace``)."""
-        raise OrderRejectedError(f"{self.name}: order replace is not supported")
-
     def resubscribe_one(self, data_type: DataType, symbol: str, params: dict[str, Any]) -> bool:
         """Re-establish one remembered subscription after a reconnect."""
         if data_type is DataType.PRICE_TICK:
@@ -343,10 +203,6 @@ class BaseConnector(ABC):
         if callback in self._status_listeners:
             self._status_listeners.remove(callback)
 
-    def add_order_listener(self, callback: Callable[[OrderEvent], None]) -> None:
-        """``callback(event)`` on every order event of this connector."""
-        self._order_listeners.append(callback)
-
     def set_status(self, status: ConnectorStatus, reason: str | None = None) -> bool:
         """Change status if the transition is legal; notify listeners and hooks."""
         with self._lock:
@@ -373,9 +229,7 @@ class BaseConnector(ABC):
                 listener(self, old, status, reason)
             except Exception:
                 log.exception("%s: status listener failed", self.name)
-        from stockfish_core import plugins
-
-        plugins.emit("stockfish_connector_status_changed", connector=self.name,
+        events.emit("stockfish_connector_status_changed", connector=self.name,
                      old_status=old, new_status=status, reason=reason)
         return True
 
@@ -410,9 +264,7 @@ class BaseConnector(ABC):
         self.stats.messages_lost += lost
         log.warning("%s: sequence gap on %s: %d..%d (%d lost)", self.name, symbol or "-",
                     first_missing, last_missing, lost)
-        from stockfish_core import plugins
-
-        plugins.emit("stockfish_sequence_gap", connector=self.name, symbol=symbol,
+        events.emit("stockfish_sequence_gap", connector=self.name, symbol=symbol,
                      first_missing=first_missing, last_missing=last_missing)
 
     def _start_watchdog(self) -> None:
@@ -445,7 +297,7 @@ class BaseConnector(ABC):
             elif self.is_connected and age is not None and age > interval:
                 self.on_quiet(age)
 
-    def on_quiet(self, age: float) -> None:  # noqa: B027 - optional hook, no probe by default
+    def on_quiet(self, age: float) -> None:
         """The watchdog found no message for ``age`` seconds (over one heartbeat period,
         not yet stale). A connector with a protocol-level probe sends it here (FIX: a
         TestRequest) so that a live but idle venue answers before it is taken for dead."""
@@ -497,215 +349,6 @@ class BaseConnector(ABC):
                             symbol, exc)
         log.info("%s: resubscribed %d/%d", self.name, done, len(items))
         return done
-
-    # ------------------------------------------------------------------ orders
-    def begin_order(self, order: Order) -> bool:
-        """Validate ``order`` for this connector and start tracking it.
-
-        Returns ``False`` when this connector already has the order (idempotent: the caller
-        must not send it again). Raises :class:`OrderRejectedError` (the order marked
-        REJECTED) when it cannot go out: data-only or read-only connector, unsupported order
-        type or time in force, not connected, or a pre-trade limit.
-        """
-        with self._lock:
-            known = self.orders.get(order.client_order_id)
-            if known is not None:
-                return False
-            if order.connector is not None or order.status is not OrderStatus.PENDING:
-                # Sent (or refused) elsewhere already: refuse without touching its state.
-                raise OrderRejectedError(
-                    f"{self.name}: order {order.client_order_id} already belongs to "
-                    f"{order.connector or 'another connector'} ({order.status.value})", order)
-            reason = self._pre_trade_check(order)
-            if reason is not None:
-                self._reject_locally(order, reason)
-            order.connector = self.name
-            self.orders[order.client_order_id] = order
-            if len(self.orders) > self.max_terminal_orders:
-                self._forget_old_orders()
-            self.stats.orders_submitted += 1
-            self._order_times.append(time.monotonic())
-            self._sent_ns[order.client_order_id] = now_ns()
-        self._emit_order(OrderEvent("submitted", self.name, order.client_order_id,
-                                    order.status))
-        return True
-
-    def _pre_trade_check(self, order: Order) -> str | None:
-        caps = self.capabilities
-        if self.data_only:
-            return f"{self.name} is data-only and takes no orders"
-        if self.read_only:
-            return f"{self.name} is read-only: orders are disabled"
-        if order.order_type not in caps.order_types:
-            return f"{self.name} does not support {order.order_type.value} orders"
-        if order.time_in_force not in caps.time_in_force:
-            return f"{self.name} does not support time in force {order.time_in_force.value}"
-        if not self.is_connected:
-            return f"{self.name} is not connected ({self.status.value})"
-        settings = self.settings
-        max_qty = float(getattr(settings, "max_order_quantity", 0.0))
-        if max_qty and order.quantity > max_qty:
-            return f"quantity {order.quantity:g} exceeds max_order_quantity {max_qty:g}"
-        max_notional = float(getattr(settings, "max_notional", 0.0))
-        notional = order.notional
-        if max_notional and notional is not None and notional > max_notional:
-            return f"notional {notional:g} exceeds max_notional {max_notional:g}"
-        max_rate = float(getattr(settings, "max_orders_per_second", 0.0))
-        if max_rate:
-            cutoff = time.monotonic() - 1.0
-            recent = sum(1 for t in self._order_times if t > cutoff)
-            if recent + 1 > max_rate:
-                return f"rate limit: more than {max_rate:g} orders per second"
-        return None
-
-    def _reject_locally(self, order: Order, reason: str) -> None:
-        order.apply_status(OrderStatus.REJECTED, reason)
-        self.stats.orders_rejected += 1
-        log.warning("%s: rejected order %s before the wire: %s", self.name,
-                    order.client_order_id, reason)
-        self._emit_order(OrderEvent("rejected", self.name, order.client_order_id,
-                                    order.status, reason=reason))
-        if isinstance(reason, str) and "not connected" in reason:
-            raise NotConnectedError(reason)
-        raise OrderRejectedError(reason, order)
-
-    def _forget_old_orders(self) -> None:
-        """Bound memory: forget the oldest terminal orders (caller holds the lock)."""
-        for order in forget_terminal(self.orders, self.max_terminal_orders):
-            self._sent_ns.pop(order.client_order_id, None)
-            if order.order_id:
-                self._venue_ids.pop(order.order_id, None)
-
-    def find_order(self, order_id: str) -> Order:
-        """Look an order up by client order id or venue order id."""
-        with self._lock:
-            order = self.orders.get(order_id)
-            if order is None:
-                client_id = self._venue_ids.get(order_id)
-                order = self.orders.get(client_id) if client_id else None
-        if order is None:
-            raise UnknownOrderError(f"{self.name}: unknown order id {order_id!r}")
-        return order
-
-    def bind_venue_order_id(self, client_order_id: str, venue_order_id: str) -> None:
-        with self._lock:
-            order = self.orders.get(client_order_id)
-            if order is None:
-                return
-            order.order_id = venue_order_id
-            self._venue_ids[venue_order_id] = client_order_id
-
-    def on_order_status(
-        self, client_order_id: str, status: OrderStatus, *, venue_order_id: str | None = None,
-        reason: str | None = None,
-    ) -> Transition:
-        """Apply a venue status report to a tracked order (unknown ids are counted)."""
-        order = self.orders.get(client_order_id)
-        if order is None:
-            self.record_data_error("unknown_order", client_order_id)
-            return Transition.ILLEGAL
-        if venue_order_id:
-            self.bind_venue_order_id(client_order_id, venue_order_id)
-        result = order.apply_status(status, reason)
-        if result is Transition.APPLIED:
-            self._count_status(order, status)
-            if status is OrderStatus.SUBMITTED:
-                self._record_latency(client_order_id)
-            self._emit_order(OrderEvent("status", self.name, client_order_id, status,
-                                        reason=reason))
-        elif result is not Transition.UNCHANGED:
-            self.stats.refused_transitions += 1
-        return result
-
-    def on_execution(self, client_order_id: str, fill: Fill) -> Transition:
-        """Apply a fill exactly once (execution ids de-duplicate)."""
-        order = self.orders.get(client_order_id)
-        if order is None:
-            self.record_data_error("unknown_order", client_order_id)
-            return Transition.ILLEGAL
-        if fill.venue_order_id:
-            self.bind_venue_order_id(client_order_id, fill.venue_order_id)
-        result = order.apply_fill(fill)
-        if result is Transition.APPLIED:
-            self.stats.fills_applied += 1
-            self._record_latency(client_order_id)
-            if order.status is OrderStatus.FILLED:
-                self.stats.orders_filled += 1
-            self._emit_order(OrderEvent("fill", self.name, client_order_id, order.status,
-                                        fill=fill))
-        elif result is Transition.DUPLICATE_FILL:
-            self.stats.duplicate_fills += 1
-        else:
-            self.stats.refused_transitions += 1
-        return result
-
-    def _count_status(self, order: Order, status: OrderStatus) -> None:
-        stats = self.stats
-        if status is OrderStatus.CANCELLED:
-            stats.orders_cancelled += 1
-        elif status is OrderStatus.REJECTED:
-            stats.orders_rejected += 1
-        elif status is OrderStatus.ERROR:
-            stats.order_errors += 1
-        elif status is OrderStatus.FILLED:
-            stats.orders_filled += 1
-
-    def _record_latency(self, client_order_id: str) -> None:
-        sent = self._sent_ns.pop(client_order_id, None)
-        if sent is not None:
-            self.stats.record_latency(now_ns() - sent)
-
-    def _emit_order(self, event: OrderEvent) -> None:
-        for listener in list(self._order_listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("%s: order listener failed", self.name)
-        from stockfish_core import plugins
-
-        plugins.emit("stockfish_order_event", event=event)
-
-    def open_orders(self) -> list[Order]:
-        with self._lock:
-            return [o for o in self.orders.values() if o.is_open]
-
-    def mark_unknown_outcome(self) -> int:
-        """Flag every open order as unknown-outcome (the venue dropped while they worked)."""
-        flagged = 0
-        for order in self.open_orders():
-            if not order.unknown_outcome:
-                order.unknown_outcome = True
-                flagged += 1
-                self._emit_order(OrderEvent("unknown_outcome", self.name,
-                                            order.client_order_id, order.status))
-        if flagged:
-            log.warning("%s: %d open order(s) now of unknown outcome", self.name, flagged)
-        return flagged
-
-    def reconcile_orders(self, timeout: float = 5.0) -> ReconcileReport:
-        """Ask the venue for the truth about every open or unknown-outcome order."""
-        with self._lock:  # send_order adds to it from other threads
-            pending = [o for o in self.orders.values() if o.is_open or o.unknown_outcome]
-        report = ReconcileReport(checked=len(pending))
-        if not pending:
-            return report
-        before = {o.client_order_id: (o.status, len(o.fills)) for o in pending}
-        answered = self.request_order_states(pending, timeout)
-        for order in pending:
-            status, nfills = before[order.client_order_id]
-            report.fills_recovered += len(order.fills) - nfills
-            report.status_changes += int(order.status is not status)
-            if order.client_order_id in answered:
-                report.answered += 1
-                order.unknown_outcome = False
-                self._emit_order(OrderEvent("reconciled", self.name, order.client_order_id,
-                                            order.status))
-            elif order.unknown_outcome:
-                report.still_unknown.append(order.client_order_id)
-        log.info("%s: reconciled %d order(s): %d answered, %d fill(s) recovered, %d unknown",
-                 self.name, report.checked, report.answered, report.fills_recovered,
-                 len(report.still_unknown))
-        return report
 
     # ------------------------------------------------------------------ errors, reconnect
     def handle_connection_error(self, error: BaseException | str) -> None:
@@ -836,7 +479,20 @@ class BaseConnector(ABC):
 
     @property
     def closing(self) -> bool:
+        """True once :meth:`close` was called (until :meth:`reopen`)."""
         return self._closing.is_set()
+
+    def wait_closing(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for :meth:`close`; True if it came. For a
+        connector's own background waits (a recheck, a pacing window) that must end at
+        close."""
+        return self._closing.wait(timeout)
+
+    @property
+    def reconnecting(self) -> bool:
+        """True while the background reconnect loop runs."""
+        thread = self._reconnect_thread
+        return thread is not None and thread.is_alive()
 
     # ------------------------------------------------------------------ stats
     def recent_errors(self, window_s: float = 60.0) -> int:
@@ -847,9 +503,8 @@ class BaseConnector(ABC):
         """Every statistic of this connector as plain JSON-able values."""
         s = self.stats
         now = now_ns()
+        open_orders, unknown = self.order_counts()
         with self._lock:
-            open_orders = sum(1 for o in self.orders.values() if o.is_open)
-            unknown = sum(1 for o in self.orders.values() if o.unknown_outcome)
             subs = len(self.subscriptions)
         latencies = list(s.order_latency_ns)
         return {
@@ -889,8 +544,8 @@ class BaseConnector(ABC):
             "open_orders": open_orders,
             "unknown_outcome_orders": unknown,
             "subscriptions": subs,
-            "order_latency_ms_p50": _percentile(latencies, 0.5),
-            "order_latency_ms_p99": _percentile(latencies, 0.99),
+            "order_latency_ms_p50": percentile_ms(latencies, 0.5),
+            "order_latency_ms_p99": percentile_ms(latencies, 0.99),
         }
 
     def __repr__(self) -> str:

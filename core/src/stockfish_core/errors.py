@@ -5,7 +5,10 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "ConnectorError",
+    "DuplicateOrderIdError",
+    "JournalError",
     "NotConnectedError",
+    "OrderNotSentError",
     "OrderRejectedError",
     "PluginError",
     "StockfishError",
@@ -38,6 +41,17 @@ class OrderRejectedError(ConnectorError):
         self.order = order
 
 
+class OrderNotSentError(OrderRejectedError):
+    """Raised by a connector's ``submit_order`` when the order certainly never reached the
+    venue (the socket was closed, the request was refused before it was read). The core
+    marks the order REJECTED with the reason; nothing is working anywhere."""
+
+
+class DuplicateOrderIdError(OrderRejectedError):
+    """A *different* order was sent with a client order id already in use. Nothing was
+    sent and the order that holds the id is untouched."""
+
+
 class UnknownOrderError(ConnectorError, KeyError):
     """No order with that id is known."""
 
@@ -47,6 +61,11 @@ class UnknownOrderError(ConnectorError, KeyError):
 
 class PluginError(StockfishError):
     """A plugin or connector type is missing or broken."""
+
+
+class JournalError(StockfishError):
+    """The order journal cannot be opened or written (corrupt, locked, unwritable). Never
+    answered with a silent fresh start: the orders it holds would become invisible."""
 
 
 class ConfigError(StockfishError):

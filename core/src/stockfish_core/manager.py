@@ -19,18 +19,18 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from stockfish_core import plugins
+from stockfish_core import events, plugins
 from stockfish_core.arbitration import FeedArbitrator
 from stockfish_core.connector import BaseConnector, ConnectorStatus
-from stockfish_core.errors import OrderRejectedError, UnknownOrderError
+from stockfish_core.errors import DuplicateOrderIdError, OrderRejectedError, UnknownOrderError
 from stockfish_core.health import HealthMonitor, health_report, health_score
 from stockfish_core.models import DataType, now_ns
-from stockfish_core.orders import Order, OrderEvent, OrderStatus, forget_terminal
+from stockfish_core.orders import Order, OrderEvent, OrderStatus
 from stockfish_core.router import DataFeedRouter
 
 __all__ = ["ExchangeManager", "FailoverDecision", "FailoverStrategy"]
@@ -92,8 +92,11 @@ class ExchangeManager:
         self.connectors: dict[str, BaseConnector] = {}
         self.primary_connector: str | None = None
         self._order: list[str] = []
-        self._orders: dict[str, Order] = {}
+        # The one order index: client (or venue) order id -> owning connector's name. The
+        # orders themselves live in their connector, under its retention cap; entries of
+        # orders a connector forgot are dropped when the index is rebuilt.
         self._owner: dict[str, str] = {}
+        self._order_listeners: list[Callable[[OrderEvent], None]] = []
         self._lock = threading.RLock()
         self._rr = itertools.count()
         self._route_target: str | None = None
@@ -170,6 +173,7 @@ class ExchangeManager:
             if self.primary_connector == name:
                 self.primary_connector = None
         connector.remove_status_listener(self._on_status)
+        connector.remove_order_listener(self._on_order_event)
         self._close_all([connector])
         return connector
 
@@ -305,15 +309,18 @@ class ExchangeManager:
 
     # ------------------------------------------------------------------ orders
     def eligible_connectors(self, order: Order | None = None) -> list[BaseConnector]:
-        """Connected, order-capable connectors (that support ``order``'s type and TIF)."""
+        """Connectors that would take ``order`` now (connected, order-capable, its type and
+        time in force supported): each connector's own :meth:`~BaseConnector.order_refusal`,
+        so the manager and the connector never disagree. Pre-trade limits are left to the
+        chosen connector, which refuses with the reason."""
         out = []
         for c in self.list_connectors_objects():
-            if not c.is_connected or c.data_only or c.read_only or c.capabilities.data_only:
-                continue
-            if order is not None and (order.order_type not in c.capabilities.order_types
-                                      or order.time_in_force not in c.capabilities.time_in_force):
-                continue
-            out.append(c)
+            if order is None:
+                if c.is_connected and not (c.data_only or c.read_only
+                                           or c.capabilities.data_only):
+                    out.append(c)
+            elif c.order_refusal(order, check_limits=False) is None:
+                out.append(c)
         return out
 
     def choose_connector(self, order: Order | None = None) -> BaseConnector | None:
@@ -332,10 +339,21 @@ class ExchangeManager:
 
     def send_order(self, order: Order, connector_name: str | None = None) -> str:
         """Send ``order`` through ``connector_name`` or the strategy's choice; returns its
-        client order id. Sending the same order again returns the id without resending."""
+        client order id. Sending the same order object again returns the id without
+        resending; a different order with a client order id already in use is refused
+        (:class:`DuplicateOrderIdError`)."""
+        cid = order.client_order_id
         with self._lock:
-            if order.client_order_id in self._orders:
-                return order.client_order_id
+            owner = self._owner.get(cid)
+        if owner is not None:
+            held = self.connectors.get(owner)
+            known = held.orders.get(cid) if held is not None else None
+            if known is order:
+                return cid
+            if known is not None:
+                raise DuplicateOrderIdError(
+                    f"client order id {cid!r} is already used by another order on {owner} "
+                    f"({known.status.value}); nothing was sent", order)
         if connector_name is not None:
             connector: BaseConnector | None = self.get_connector(connector_name)
         else:
@@ -344,31 +362,11 @@ class ExchangeManager:
             reason = self._no_connector_reason(order)
             order.apply_status(OrderStatus.REJECTED, reason)
             self.orders_refused += 1
-            log.warning("order %s refused: %s", order.client_order_id, reason)
+            log.warning("order %s refused: %s", cid, reason)
             raise OrderRejectedError(reason, order)
         if connector_name is None:
             self._note_route(connector.name)
-        with self._lock:
-            self._orders[order.client_order_id] = order
-            self._owner[order.client_order_id] = connector.name
-            if len(self._orders) > connector.max_terminal_orders:
-                self._forget_old_orders(connector.max_terminal_orders)
-        try:
-            return connector.send_order(order)
-        except Exception:
-            if order.connector != connector.name:  # refused before it was taken
-                with self._lock:
-                    self._orders.pop(order.client_order_id, None)
-                    self._owner.pop(order.client_order_id, None)
-            raise
-
-    def _forget_old_orders(self, cap: int) -> None:
-        """Forget the oldest terminal orders, as their connectors do (caller holds the
-        lock)."""
-        for order in forget_terminal(self._orders, cap):
-            self._owner.pop(order.client_order_id, None)
-            if order.order_id:
-                self._owner.pop(order.order_id, None)
+        return connector.send_order(order)
 
     def _no_connector_reason(self, order: Order) -> str:
         def state(c: BaseConnector) -> str:
@@ -397,22 +395,51 @@ class ExchangeManager:
     def _connector_for(self, order_id: str) -> BaseConnector:
         with self._lock:
             name = self._owner.get(order_id)
-        if name is None:
-            for connector in self.list_connectors_objects():
+        if name is not None:
+            connector = self.connectors.get(name)
+            if connector is not None:
                 try:
-                    order = connector.find_order(order_id)
+                    connector.find_order(order_id)
+                    return connector
                 except UnknownOrderError:
-                    continue
-                with self._lock:
-                    self._owner[order_id] = connector.name
-                    self._orders.setdefault(order.client_order_id, order)
-                return connector
-            raise UnknownOrderError(f"unknown order id {order_id!r}")
-        return self.get_connector(name)
+                    pass
+            with self._lock:  # forgotten by its connector, or the connector was removed
+                self._owner.pop(order_id, None)
+        for connector in self.list_connectors_objects():
+            try:
+                connector.find_order(order_id)
+            except UnknownOrderError:
+                continue
+            self._index(order_id, connector.name)
+            return connector
+        raise UnknownOrderError(f"unknown order id {order_id!r}")
+
+    def _index(self, order_id: str, name: str) -> None:
+        with self._lock:
+            self._owner[order_id] = name
+            limit = 2 * sum(c.max_terminal_orders for c in self.connectors.values())
+            if len(self._owner) > max(limit, 1024):
+                self._rebuild_index()
+
+    def _rebuild_index(self) -> None:
+        """Keep only ids the connectors still hold (caller holds the lock)."""
+        fresh: dict[str, str] = {}
+        for name, connector in self.connectors.items():
+            for order in connector.tracked_orders():
+                fresh[order.client_order_id] = name
+                if order.order_id:
+                    fresh[order.order_id] = name
+        self._owner = fresh
 
     def cancel_order(self, order_id: str) -> bool:
         """Cancel through the connector that owns the order."""
         return self._connector_for(order_id).cancel_order(order_id)
+
+    def replace_order(self, order_id: str, *, quantity: float | None = None,
+                      price: float | None = None) -> bool:
+        """Amend an open order through the connector that owns it (where it can)."""
+        return self._connector_for(order_id).replace_order(order_id, quantity=quantity,
+                                                            price=price)
 
     def get_order_status(self, order_id: str) -> OrderStatus:
         return self._connector_for(order_id).get_order_status(order_id)
@@ -421,8 +448,26 @@ class ExchangeManager:
         return self._connector_for(order_id).find_order(order_id)
 
     def orders(self) -> list[Order]:
-        with self._lock:
-            return list(self._orders.values())
+        """Every order the connectors hold (open, unknown-outcome and recent terminal
+        ones), oldest first."""
+        found: list[Order] = []
+        for connector in self.list_connectors_objects():
+            found.extend(connector.tracked_orders())
+        found.sort(key=lambda o: o.created_ns)
+        return found
+
+    def open_orders(self) -> list[Order]:
+        """Orders not yet terminal, or of unknown outcome, across the connectors."""
+        return [o for o in self.orders() if o.is_open or o.unknown_outcome]
+
+    def add_order_listener(self, callback: Callable[[OrderEvent], None]) -> None:
+        """``callback(event)`` on every order event of every connector (called on the thread
+        that caused it: keep it short)."""
+        self._order_listeners.append(callback)
+
+    def remove_order_listener(self, callback: Callable[[OrderEvent], None]) -> None:
+        if callback in self._order_listeners:
+            self._order_listeners.remove(callback)
 
     # ------------------------------------------------------------------ events
     def _on_status(self, connector: BaseConnector, old: ConnectorStatus,
@@ -453,8 +498,15 @@ class ExchangeManager:
                 log.info("%s reconnected", connector.name)
 
     def _on_order_event(self, event: OrderEvent) -> None:
-        if event.kind == "reconciled":
+        if event.kind == "submitted":
+            self._index(event.client_order_id, event.connector)
+        elif event.kind == "reconciled":
             self.reconciliations += 1
+        for listener in list(self._order_listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("order listener %r failed", listener)
 
     def _on_feed_switch(self, symbol: str, old: str | None, new: str | None,
                         reason: str) -> None:
@@ -469,7 +521,7 @@ class ExchangeManager:
         log.warning("failover (%s%s): %s -> %s: %s", decision.kind,
                     f" {decision.symbol}" if decision.symbol else "",
                     decision.from_connector, decision.to_connector, decision.reason)
-        plugins.emit("stockfish_failover", decision=decision)
+        events.emit("stockfish_failover", decision=decision)
 
     def _preference(self, symbol: str) -> list[str]:
         explicit = self._feed_preference.get(symbol) or self._feed_order
@@ -513,7 +565,7 @@ class ExchangeManager:
             "failovers": self.failovers,
             "reconnects": self.reconnects,
             "reconciliations": self.reconciliations,
-            "orders_tracked": len(self._orders),
+            "orders_tracked": sum(len(c.orders) for c in self.list_connectors_objects()),
             "orders_refused": self.orders_refused,
             "health_checks": self.monitor.checks,
             "silent_detected": self.monitor.silent_detected,

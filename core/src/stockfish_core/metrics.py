@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from stockfish_core.connector import LATENCY_BUCKETS_S, BaseConnector, ConnectorStatus
+from stockfish_core.connector import BaseConnector, ConnectorStatus
+from stockfish_core.connector_stats import LATENCY_BUCKETS_S
 
 __all__ = ["StatsCollector", "serve_metrics"]
 

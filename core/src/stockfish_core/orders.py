@@ -35,6 +35,7 @@ __all__ = [
     "OrderType",
     "TimeInForce",
     "Transition",
+    "check_identifier",
     "forget_terminal",
     "new_client_order_id",
 ]
@@ -114,8 +115,38 @@ def _tif(value: Any) -> TimeInForce:
 
 
 def _finite_positive(name: str, value: float | None) -> None:
-    if value is not None and (not math.isfinite(value) or value <= 0):
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def _quantity(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"quantity must be a number, got {value!r}")
+    return float(value)
+
+
+#: Longest symbol, account or client order id accepted (FIX venues commonly allow 64).
+MAX_ID_LENGTH = 64
+
+
+def check_identifier(name: str, value: Any, *, optional: bool = False) -> None:
+    """Refuse what must never reach a wire inside an identifier: not a string, empty,
+    longer than :data:`MAX_ID_LENGTH`, or containing whitespace or a control character
+    (NUL, SOH — the FIX field separator —, newlines, DEL ...)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"{name} is longer than {MAX_ID_LENGTH} characters: {value[:20]!r}...")
+    for char in value:
+        if char.isspace() or ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0:
+            raise ValueError(f"{name} contains a whitespace or control character "
+                             f"({char!r}): {value!r}")
 
 
 @attrs.define(slots=True, eq=False, repr=False)
@@ -130,7 +161,7 @@ class Order:
 
     symbol: str
     side: OrderSide = attrs.field(converter=_side)
-    quantity: float = attrs.field(converter=float)
+    quantity: float = attrs.field(converter=_quantity)
     order_type: OrderType = attrs.field(default=OrderType.MARKET, converter=_order_type)
     price: float | None = None
     stop_price: float | None = None
@@ -152,8 +183,15 @@ class Order:
     _exec_ids: set[str] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.symbol, str) or not self.symbol.strip():
-            raise ValueError(f"symbol must be a non-empty string, got {self.symbol!r}")
+        check_identifier("symbol", self.symbol)
+        check_identifier("client_order_id", self.client_order_id)
+        check_identifier("account", self.account, optional=True)
+        for key, value in self.tags.items():
+            check_identifier("tag name", key)
+            if not isinstance(value, str) or any(ord(c) < 0x20 or ord(c) == 0x7F
+                                                 for c in value):
+                raise ValueError(f"tag {key!r} must be a string without control characters, "
+                                 f"got {value!r}")
         if not math.isfinite(self.quantity) or self.quantity <= 0:
             raise ValueError(f"quantity must be > 0, got {self.quantity!r}")
         _finite_positive("price", self.price)

@@ -1,27 +1,28 @@
 """Entry-point discovery of connector plugins, guarded loading and the type registry.
 
 Every plugin, the built-in ``sim`` included, is a module named by an entry point in group
-``stockfish.connectors``. Loading one that fails (import error, hook error, bad or
-duplicate registration) records the failure and skips it; the others load.
-``STOCKFISH_PLUGINS`` (comma list; empty = none) limits which entry points load.
+``stockfish.connectors``. Each plugin is loaded and validated on its own: one that fails to
+import, whose hooks are unknown or mis-declared, whose registration hook raises, or that
+registers something malformed or a name already taken is recorded with its error and
+skipped; the others load. ``STOCKFISH_PLUGINS`` (comma list; empty = none) limits which
+entry points load.
 """
 
 from __future__ import annotations
 
-import importlib
+import difflib
 import logging
 import os
-import sys
 import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
-from stockfish_core import hookspecs
-from stockfish_core.capabilities import Capabilities
+from stockfish_core import events, hookspecs
+from stockfish_core.discovery import PluginEntryPoint, discover_entry_points
 from stockfish_core.errors import PluginError
+from stockfish_core.registry import ConnectorType
 
 if TYPE_CHECKING:
     from stockfish_core.connector import BaseConnector
@@ -30,53 +31,21 @@ __all__ = [
     "ConnectorType",
     "PluginInfo",
     "create_connector",
-    "emit",
     "get_connector_type",
     "get_plugin_manager",
     "list_connector_types",
     "list_plugins",
     "load_plugins",
+    "register_plugin",
 ]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "stockfish.connectors"
 ENV_VAR = "STOCKFISH_PLUGINS"
-
-
-@attrs.frozen
-class ConnectorType:
-    """A registered kind of connector.
-
-    ``connector_class`` may be the class or a ``"module:Class"`` string so that heavy
-    libraries are imported only when a connector is created. ``settings_class`` is an attrs
-    class (a :class:`~stockfish_core.settings.ConnectorSettings` subclass) and must be
-    cheap to import: the configuration is validated against it.
-    """
-
-    name: str
-    connector_class: type[BaseConnector] | str
-    settings_class: type
-    description: str = ""
-    capabilities: Capabilities = attrs.field(factory=Capabilities)
-    install_hint: str = ""
-    plugin: str = ""
-
-    def load_class(self) -> type[BaseConnector]:
-        from stockfish_core.connector import BaseConnector
-
-        target = self.connector_class
-        if isinstance(target, str):
-            module_name, _, attr = target.partition(":")
-            try:
-                target = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as exc:
-                raise PluginError(
-                    f"connector type {self.name!r}: cannot load {self.connector_class} "
-                    f"({exc}){'; ' + self.install_hint if self.install_hint else ''}"
-                ) from exc
-        if not (isinstance(target, type) and issubclass(target, BaseConnector)):
-            raise PluginError(f"connector type {self.name!r}: {target!r} is not a BaseConnector")
-        return target
+#: Hooks whose implementations observe events (called through :func:`events.emit`).
+EVENT_HOOKS = frozenset({"stockfish_connector_status_changed", "stockfish_order_event",
+                         "stockfish_failover", "stockfish_sequence_gap"})
+_SPEC_NAMES = sorted(n for n in dir(hookspecs) if n.startswith("stockfish_"))
 
 
 @attrs.define
@@ -95,87 +64,6 @@ class PluginInfo:
         return attrs.asdict(self)
 
 
-@attrs.frozen
-class PluginEntryPoint:
-    """One ``stockfish.connectors`` entry point of an installed distribution."""
-
-    name: str
-    value: str
-    dist: str | None = None
-    version: str | None = None
-
-    def load(self) -> Any:
-        module_name, _, attr = self.value.partition(":")
-        module = importlib.import_module(module_name.strip())
-        return getattr(module, attr.strip()) if attr else module
-
-
-def _parse_entry_points(text: str, group: str) -> Iterator[tuple[str, str]]:
-    current = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            current = line[1:-1].strip()
-        elif current == group and "=" in line:
-            name, _, value = line.partition("=")
-            yield name.strip(), value.strip()
-
-
-def _read_dist_header(meta_dir: str) -> tuple[str | None, str | None]:
-    name = version = None
-    meta = os.path.join(meta_dir, "METADATA" if meta_dir.endswith(".dist-info") else "PKG-INFO")
-    try:
-        with open(meta, encoding="utf-8") as fh:
-            for line in fh:
-                if not line.strip():
-                    break  # end of the header block
-                if line.startswith("Name:"):
-                    name = line[5:].strip()
-                elif line.startswith("Version:"):
-                    version = line[8:].strip()
-    except OSError:
-        pass
-    return name, version
-
-
-def discover_entry_points(group: str = "stockfish.connectors") -> list[PluginEntryPoint]:
-    """Entry points of ``group`` from every distribution on ``sys.path``.
-
-    ``importlib.metadata.entry_points()`` parses the metadata of every installed
-    distribution (about 90 ms in a venv of a hundred); this reads only the small
-    ``entry_points.txt`` files and parses metadata for the distributions that match. As in
-    importlib, the first distribution of a name on ``sys.path`` wins.
-    """
-    found: list[PluginEntryPoint] = []
-    seen_dists: set[str] = set()
-    # os.scandir, not pathlib: importing pathlib costs ~10 ms of the start-up budget.
-    for entry in sys.path:
-        try:
-            with os.scandir(entry or ".") as it:
-                candidates = sorted(e.path for e in it
-                                    if e.name.endswith((".dist-info", ".egg-info")))
-        except OSError:
-            continue
-        for meta_dir in candidates:
-            try:
-                with open(os.path.join(meta_dir, "entry_points.txt"), encoding="utf-8") as fh:
-                    text = fh.read()
-            except OSError:
-                continue
-            if group not in text:
-                continue
-            dist, version = _read_dist_header(meta_dir)
-            key = (dist or os.path.basename(meta_dir)).lower().replace("_", "-")
-            if key in seen_dists:
-                continue
-            seen_dists.add(key)
-            found.extend(PluginEntryPoint(name, value, dist, version)
-                         for name, value in _parse_entry_points(text, group))
-    return found
-
-
 class _Registry:
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -188,6 +76,14 @@ _lock = threading.RLock()
 _registry: _Registry | None = None
 
 
+def _current_pm() -> pluggy.PluginManager | None:
+    reg = _registry
+    return reg.pm if reg is not None else None
+
+
+events.install(_current_pm)
+
+
 def _allowed(names: list[str] | None) -> set[str] | None:
     if names is not None:
         return {n.strip() for n in names if n.strip()}
@@ -197,23 +93,35 @@ def _allowed(names: list[str] | None) -> set[str] | None:
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
-def _is_connector_class(cls: type) -> bool:
-    from stockfish_core.connector import BaseConnector
+def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """What is wrong with ``plugin``'s hook implementations: unknown hook names (a typo
+    would otherwise never be called) and wrappers on event hooks."""
+    problems = []
+    for caller in pm.get_hookcallers(plugin) or []:
+        mine = [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
+        if not caller.has_spec():
+            if any(not impl.optionalhook for impl in mine):
+                close = difflib.get_close_matches(caller.name, _SPEC_NAMES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"unknown hook {caller.name!r}{hint}")
+        elif caller.name in EVENT_HOOKS and any(i.hookwrapper or i.wrapper for i in mine):
+            problems.append(f"{caller.name} is an event hook: implement it as a plain "
+                            f"observer, not a wrapper")
+    return problems
 
-    return issubclass(cls, BaseConnector)
 
-
-def _validate_type(ctype: Any, plugin_name: str, existing: dict[str, ConnectorType]) -> str | None:
+def _validate_type(ctype: Any, existing: dict[str, ConnectorType]) -> str | None:
     if not isinstance(ctype, ConnectorType):
         return f"registered {type(ctype).__name__}, expected ConnectorType"
     if not ctype.name or not ctype.name.isidentifier():
         return f"connector type name {ctype.name!r} is not a valid identifier"
     if not attrs.has(ctype.settings_class):
         return f"connector type {ctype.name!r}: settings_class must be an attrs class"
-    if isinstance(ctype.connector_class, type) and not _is_connector_class(
-        ctype.connector_class
-    ):
-        return f"connector type {ctype.name!r}: connector_class is not a BaseConnector"
+    if isinstance(ctype.connector_class, type):
+        from stockfish_core.connector import BaseConnector  # a class given directly
+
+        if not issubclass(ctype.connector_class, BaseConnector):
+            return f"connector type {ctype.name!r}: connector_class is not a BaseConnector"
     if isinstance(ctype.connector_class, str) and ":" not in ctype.connector_class:
         return f"connector type {ctype.name!r}: connector_class must be 'module:Class'"
     if ctype.name in existing:
@@ -223,6 +131,8 @@ def _validate_type(ctype: Any, plugin_name: str, existing: dict[str, ConnectorTy
 
 
 def _load_one(reg: _Registry, ep: PluginEntryPoint) -> PluginInfo:
+    """Import, register and validate one plugin; on any failure it is left unregistered and
+    the error recorded. Never raises."""
     info = PluginInfo(name=ep.name, dist=ep.dist, version=ep.version, module=ep.value)
     try:
         module = ep.load()
@@ -231,12 +141,15 @@ def _load_one(reg: _Registry, ep: PluginEntryPoint) -> PluginInfo:
         return info
     try:
         reg.pm.register(module, name=ep.name)
-    except Exception as exc:
+    except Exception as exc:  # pluggy checks argument names against the specs here
         info.error = f"registration failed: {type(exc).__name__}: {exc}"
         return info
-    info.hooks = sorted(
-        hc.name for hc in reg.pm.get_hookcallers(module) or [] if hc.name.startswith("stockfish_")
-    )
+    problems = _hook_problems(reg.pm, module)
+    if problems:
+        reg.pm.unregister(module)
+        info.error = "; ".join(problems)
+        return info
+    info.hooks = sorted(hc.name for hc in reg.pm.get_hookcallers(module) or [])
     collected: list[Any] = []
     impls = [i for i in reg.pm.hook.stockfish_register_connectors.get_hookimpls()
              if i.plugin is module]
@@ -247,10 +160,9 @@ def _load_one(reg: _Registry, ep: PluginEntryPoint) -> PluginInfo:
         reg.pm.unregister(module)
         info.error = f"stockfish_register_connectors raised {type(exc).__name__}: {exc}"
         return info
-    problems = []
     staged: dict[str, ConnectorType] = dict(reg.types)
     for ctype in collected:
-        problem = _validate_type(ctype, ep.name, staged)
+        problem = _validate_type(ctype, staged)
         if problem:
             problems.append(problem)
             continue
@@ -289,7 +201,6 @@ def load_plugins(names: list[str] | None = None, *, reload: bool = False) -> dic
             if info.error:
                 log.warning("plugin %s (%s %s) skipped: %s", ep.name, info.dist, info.version,
                             info.error)
-        reg.pm.check_pending()
         _registry = reg
         return dict(reg.plugins)
 
@@ -315,15 +226,12 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def register_plugin(module: Any, name: str) -> PluginInfo:
-    """Register an in-process plugin object (tests, embedding) as if found by entry point."""
+    """Register an in-process plugin object (tests, embedding) as if found by entry point,
+    with the same validation."""
     reg = _get()
-
-    class _InProcess(PluginEntryPoint):
-        def load(self) -> Any:
-            return module
-
+    entry = PluginEntryPoint(name, getattr(module, "__name__", repr(module)), loaded=module)
     with _lock:
-        info = _load_one(reg, _InProcess(name, getattr(module, "__name__", repr(module))))
+        info = _load_one(reg, entry)
         reg.plugins[name] = info
     return info
 
@@ -365,15 +273,8 @@ def create_connector(
     return cls(name=name or type_name, router=router, settings=settings, **overrides)
 
 
-def emit(hook_name: str, **kwargs: Any) -> None:
-    """Call an event hook if plugins are loaded; a raising hook is logged, never raised."""
-    reg = _registry
-    if reg is None:
-        return
-    caller = getattr(reg.pm.hook, hook_name)
-    if not caller.get_hookimpls():
-        return
-    try:
-        caller(**kwargs)
-    except Exception:
-        log.exception("hook %s raised", hook_name)
+def simulated_venues() -> dict[str, Any]:
+    """Every simulated venue factory plugins offer, by name."""
+    offered: dict[str, Any] = {}
+    get_plugin_manager().hook.stockfish_simulated_venues(register=offered.setdefault)
+    return offered

@@ -13,10 +13,7 @@ import threading
 from typing import Any
 
 from stockfish_core.connector import BaseConnector, ConnectorStatus
-from stockfish_core.errors import (
-    NotConnectedError,
-    SubscriptionError,
-)
+from stockfish_core.errors import NotConnectedError, OrderNotSentError, SubscriptionError
 from stockfish_core.models import (
     DataType,
     MacroEvent,
@@ -217,29 +214,20 @@ class SimConnector(BaseConnector):
         return self._update(DataType.TRADE, trade.symbol, trade)
 
     # -- orders -----------------------------------------------------------------------
-    def send_order(self, order: Order) -> str:
-        if not self.begin_order(order):
-            return order.client_order_id
+    def submit_order(self, order: Order) -> None:
         session = self._session
         msg = {"client_order_id": order.client_order_id, "symbol": order.symbol,
                "side": order.side.value, "quantity": order.quantity,
                "order_type": order.order_type.value, "price": order.price,
                "stop_price": order.stop_price, "time_in_force": order.time_in_force.value}
+        if session is None:
+            raise NotConnectedError(f"{self.name}: not connected")
         try:
-            if session is None:
-                raise ConnectionError("not connected")
             self.venue.submit(session, msg)
-        except ConnectionError as exc:
-            # The venue never took it: that is a definite outcome, not an unknown one.
-            self.on_order_status(order.client_order_id, OrderStatus.REJECTED,
-                                 reason=f"not sent: {exc}")
-            raise NotConnectedError(f"{self.name}: {exc}") from exc
-        return order.client_order_id
+        except ConnectionError as exc:  # the venue never took it: a definite outcome
+            raise OrderNotSentError(str(exc), order) from exc
 
-    def cancel_order(self, order_id: str) -> bool:
-        order = self.find_order(order_id)
-        if order.is_terminal:
-            return False
+    def submit_cancel(self, order: Order) -> bool:
         session = self._session
         if session is None:
             raise NotConnectedError(f"{self.name}: not connected")
@@ -247,9 +235,6 @@ class SimConnector(BaseConnector):
             return self.venue.cancel(session, order.client_order_id)
         except ConnectionError as exc:
             raise NotConnectedError(f"{self.name}: {exc}") from exc
-
-    def get_order_status(self, order_id: str) -> OrderStatus:
-        return self.find_order(order_id).status
 
     def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
         session = self._session
@@ -262,16 +247,16 @@ class SimConnector(BaseConnector):
         for cid, state in truth.items():
             answered.add(cid)
             if state is None:
-                self.on_order_status(cid, OrderStatus.REJECTED,
-                                     reason="the venue never received this order")
+                self.apply_order_status(cid, OrderStatus.REJECTED,
+                                        reason="the venue never received this order")
                 continue
             for fill in state["fills"]:
-                self.on_execution(cid, self._fill(fill, state["venue_order_id"]))
+                self.apply_execution(cid, self._fill(fill, state["venue_order_id"]))
             status = _STATUS.get(state["status"])
             if status is not None and status not in (OrderStatus.PARTIALLY_FILLED,
                                                      OrderStatus.FILLED):
-                self.on_order_status(cid, status, venue_order_id=state["venue_order_id"],
-                                     reason=state["reason"])
+                self.apply_order_status(cid, status, venue_order_id=state["venue_order_id"],
+                                        reason=state["reason"])
         return answered
 
     @staticmethod
@@ -283,17 +268,12 @@ class SimConnector(BaseConnector):
         cid = report["client_order_id"]
         kind = report["kind"]
         if kind == "FILL":
-            self.on_execution(cid, self._fill(report["fill"], report["venue_order_id"]))
+            self.apply_execution(cid, self._fill(report["fill"], report["venue_order_id"]))
         elif kind == "CANCEL_REJECTED":
-            from stockfish_core.orders import OrderEvent
-
-            order = self.orders.get(cid)
-            if order is not None:
-                self._emit_order(OrderEvent("cancel_rejected", self.name, cid, order.status,
-                                            reason=report["reason"]))
+            self.reject_cancel(cid, report["reason"])
         else:
-            self.on_order_status(cid, _STATUS[kind], venue_order_id=report["venue_order_id"],
-                                 reason=report["reason"])
+            self.apply_order_status(cid, _STATUS[kind], venue_order_id=report["venue_order_id"],
+                                    reason=report["reason"])
 
 
 class _Session:

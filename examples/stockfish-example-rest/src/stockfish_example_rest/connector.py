@@ -238,10 +238,7 @@ class RestConnector(BaseConnector):
         # Orders whose send timed out: ask the venue directly rather than wait for a drop.
         unknown = [o for o in self.open_orders() if o.unknown_outcome]
         if unknown:
-            answered = self.request_order_states(unknown, self.settings.request_timeout)
-            for order in unknown:
-                if order.client_order_id in answered:
-                    order.unknown_outcome = False
+            self.reconcile_orders(self.settings.request_timeout, unknown)
 
     def _apply_event(self, event: Any) -> None:
         try:
@@ -256,13 +253,13 @@ class RestConnector(BaseConnector):
         if kind == "FILL":
             fill = self._fill(event.get("fill"), venue_id)
             if fill is not None:
-                self.on_execution(cid, fill)
+                self.apply_execution(cid, fill)
         elif kind == "ACK":
             if self.orders[cid].status is OrderStatus.PENDING:
-                self.on_order_status(cid, OrderStatus.SUBMITTED, venue_order_id=venue_id)
+                self.apply_order_status(cid, OrderStatus.SUBMITTED, venue_order_id=venue_id)
         elif kind in ("REJECTED", "CANCELLED"):
-            self.on_order_status(cid, _STATUS[kind], venue_order_id=venue_id,
-                                 reason=event.get("reason"))
+            self.apply_order_status(cid, _STATUS[kind], venue_order_id=venue_id,
+                                    reason=event.get("reason"))
         else:
             self.record_data_error("unknown_event", str(kind))
 
@@ -371,9 +368,7 @@ class RestConnector(BaseConnector):
         return None
 
     # -- orders ---------------------------------------------------------------------------
-    def send_order(self, order: Order) -> str:
-        if not self.begin_order(order):
-            return order.client_order_id
+    def submit_order(self, order: Order) -> None:
         cid = order.client_order_id
         body = {"client_order_id": cid, "symbol": order.symbol, "side": order.side.value,
                 "quantity": order.quantity, "order_type": order.order_type.value,
@@ -382,21 +377,16 @@ class RestConnector(BaseConnector):
             answer = self._request("POST", "/orders", body)
         except VenueUnreachableError as exc:
             if exc.delivered is False:  # refused: the venue certainly never saw it
-                self.on_order_status(cid, OrderStatus.REJECTED, reason=f"not sent: {exc}")
                 raise NotConnectedError(f"{self.name}: {exc}") from None
-            # Timed out or 5xx: it may or may not be working. Never resend; ask the venue.
-            order.unknown_outcome = True
-            return cid
-        state = self._json(answer, "bad_order_reply") if answer.code == 200 else None
+            raise  # timed out or 5xx: it may be working; the core flags it, never resends
+        if answer.code != 200:
+            self.apply_order_status(cid, OrderStatus.REJECTED,
+                                    reason=f"venue refused the request: HTTP {answer.code}")
+            return
+        state = self._json(answer, "bad_order_reply")
         if not isinstance(state, dict):
-            if answer.code != 200:
-                self.on_order_status(cid, OrderStatus.REJECTED,
-                                     reason=f"venue refused the request: HTTP {answer.code}")
-            else:
-                order.unknown_outcome = True
-            return cid
+            raise VenueUnreachableError("unreadable answer to the order", delivered=None)
         self._apply_state(cid, state)
-        return cid
 
     def _apply_state(self, cid: str, state: dict[str, Any]) -> None:
         """Apply the venue's full view of one order: fills first, then the status."""
@@ -404,7 +394,7 @@ class RestConnector(BaseConnector):
         for raw in state.get("fills") or ():
             fill = self._fill(raw, venue_id)
             if fill is not None:
-                self.on_execution(cid, fill)
+                self.apply_execution(cid, fill)
         status = _STATUS.get(str(state.get("status")))
         order = self.orders.get(cid)
         if status is None or order is None:
@@ -415,13 +405,10 @@ class RestConnector(BaseConnector):
             return
         if status in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
             return  # follows from the fills applied above
-        self.on_order_status(cid, status, venue_order_id=venue_id, reason=state.get("reason"))
+        self.apply_order_status(cid, status, venue_order_id=venue_id, reason=state.get("reason"))
 
-    def cancel_order(self, order_id: str) -> bool:
-        order = self.find_order(order_id)
-        if order.is_terminal:
-            return False
-        if self._session is None or not self.is_connected:
+    def submit_cancel(self, order: Order) -> bool:
+        if self._session is None:
             raise NotConnectedError(f"{self.name}: not connected ({self.status.value})")
         try:
             answer = self._request("DELETE", f"/orders/{quote(order.client_order_id)}")
@@ -432,9 +419,6 @@ class RestConnector(BaseConnector):
             self._apply_state(order.client_order_id, state)
         return answer.code == 200
 
-    def get_order_status(self, order_id: str) -> OrderStatus:
-        return self.find_order(order_id).status
-
     def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
         answered: set[str] = set()
         for order in orders:
@@ -444,8 +428,8 @@ class RestConnector(BaseConnector):
             except VenueUnreachableError:
                 break  # the venue went again; the next reconnect asks again
             if answer.code == 404:
-                self.on_order_status(cid, OrderStatus.REJECTED,
-                                     reason="the venue never received this order")
+                self.apply_order_status(cid, OrderStatus.REJECTED,
+                                        reason="the venue never received this order")
                 answered.add(cid)
                 continue
             state = self._json(answer, "bad_order_state") if answer.code == 200 else None

@@ -35,11 +35,11 @@ from stockfish_core.connector import BaseConnector
 from stockfish_core.enums import ConnectorStatus
 from stockfish_core.errors import (
     NotConnectedError,
-    OrderRejectedError,
+    OrderNotSentError,
     SubscriptionError,
 )
 from stockfish_core.models import DataType, MarketUpdate, NewsEvent, now_ns
-from stockfish_core.orders import Fill, Order, OrderEvent, OrderStatus
+from stockfish_core.orders import Fill, Order, OrderStatus
 
 from stockfish_fix import messages as m
 from stockfish_fix.book import BID, OFFER, Book, BookError
@@ -291,7 +291,7 @@ class FIXConnector(BaseConnector):
                 self._logout_reason = None
             deadline = time.monotonic() + s.connect_timeout
             while not self._logged_on.is_set() and time.monotonic() < deadline:
-                if self._closing.is_set() and self._stopping:
+                if self.closing and self._stopping:
                     break
                 if self._logon_failed.wait(min(0.05, max(deadline - time.monotonic(), 0))):
                     break
@@ -558,30 +558,21 @@ class FIXConnector(BaseConnector):
         if not self.is_connected or not self._logged_on.is_set():
             raise NotConnectedError(f"{self.name} is not connected ({self.status.value})")
 
-    def send_order(self, order: Order) -> str:
-        """Send a NewOrderSingle; the client order id is the ClOrdID. Returns it."""
-        if not self.begin_order(order):
-            return order.client_order_id
+    def submit_order(self, order: Order) -> None:
+        """Send a NewOrderSingle; the client order id is the ClOrdID."""
         cid = order.client_order_id
         self._clordids[cid] = cid
         self._current[cid] = cid
         try:
             msg = m.encode_new_order(order, cid, self.version, self.settings.account)
         except (KeyError, ValueError) as exc:
-            self.on_order_status(cid, OrderStatus.REJECTED, reason=f"not sent: {exc}")
-            raise OrderRejectedError(str(exc), order) from exc
+            raise OrderNotSentError(str(exc), order) from exc
         if not self._send(msg):
             # Not on the wire (QuickFIX keeps it only to gap-fill a resend): definite.
-            reason = f"not sent: {self.name} session is not logged on"
-            self.on_order_status(cid, OrderStatus.REJECTED, reason=reason)
-            raise NotConnectedError(reason)
-        return cid
+            raise NotConnectedError(f"{self.name} session is not logged on")
 
-    def cancel_order(self, order_id: str) -> bool:
-        """Send an OrderCancelRequest; False when the order is already terminal."""
-        order = self.find_order(order_id)
-        if order.is_terminal:
-            return False
+    def submit_cancel(self, order: Order) -> bool:
+        """Send an OrderCancelRequest."""
         self._require_connected()
         cid = order.client_order_id
         new_id = self._new_cl_ord_id(cid, "C")
@@ -589,20 +580,9 @@ class FIXConnector(BaseConnector):
         msg = m.encode_cancel(order, new_id, self._current.get(cid, cid), self.version)
         return self._send(msg)
 
-    def replace_order(self, order_id: str, *, quantity: float | None = None,
-                      price: float | None = None) -> bool:
+    def submit_replace(self, order: Order, quantity: float | None,
+                       price: float | None) -> bool:
         """Send an OrderCancelReplaceRequest with a new quantity and/or price."""
-        order = self.find_order(order_id)
-        if order.is_terminal:
-            return False
-        if quantity is None and price is None:
-            raise OrderRejectedError("replace needs a quantity or a price", order)
-        if quantity is not None and (not math.isfinite(quantity)
-                                     or quantity <= order.filled_quantity):
-            raise OrderRejectedError(f"replace quantity {quantity} not above the filled "
-                                     f"{order.filled_quantity}", order)
-        if price is not None and not (math.isfinite(price) and price > 0):
-            raise OrderRejectedError(f"replace price must be > 0, got {price}", order)
         self._require_connected()
         cid = order.client_order_id
         new_id = self._new_cl_ord_id(cid, "R")
@@ -611,9 +591,6 @@ class FIXConnector(BaseConnector):
         msg = m.encode_replace(order, new_id, self._current.get(cid, cid), self.version,
                                quantity=quantity, price=price, account=self.settings.account)
         return self._send(msg)
-
-    def get_order_status(self, order_id: str) -> OrderStatus:
-        return self.find_order(order_id).status
 
     def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
         """OrderStatusRequest (H) for each order; the venue's ExecutionReports (fills
@@ -663,7 +640,7 @@ class FIXConnector(BaseConnector):
                 self.stats.duplicate_fills += 1
                 self.fix_counters["fills_known_from_status"] += 1
             else:
-                self.on_execution(cid, Fill(report.exec_id, report.last_qty, report.last_px,
+                self.apply_execution(cid, Fill(report.exec_id, report.last_qty, report.last_px,
                                             venue_order_id=report.order_id))
         elif exec_type == "5" and report.cl_ord_id in self._replaces:
             self._apply_replace(order, report)
@@ -672,8 +649,8 @@ class FIXConnector(BaseConnector):
         else:
             status, reason = m.exec_report_status(report)
             if status is not None and not (status is OrderStatus.SUBMITTED and order.fills):
-                self.on_order_status(cid, status, venue_order_id=report.order_id,
-                                     reason=reason)
+                self.apply_order_status(cid, status, venue_order_id=report.order_id,
+                                        reason=reason, cum_qty=report.cum_qty)
         if report.cl_ord_id != cid and exec_type in ("4", "5") \
                 and self._clordids.get(report.cl_ord_id) == cid:
             self._current[cid] = report.cl_ord_id
@@ -682,10 +659,8 @@ class FIXConnector(BaseConnector):
         quantity, price = self._replaces.pop(report.cl_ord_id, (None, None))
         new_qty = report.order_qty if report.order_qty else quantity
         new_px = report.price if report.price else price
-        order.amend(quantity=new_qty, price=new_px)
         self._current[order.client_order_id] = report.cl_ord_id
-        self._emit_order(OrderEvent("replaced", self.name, order.client_order_id,
-                                    order.status))
+        self.apply_replace(order.client_order_id, quantity=new_qty, price=new_px)
 
     @staticmethod
     def _counted_by_status(order: Order, report: m.ExecReport) -> bool:
@@ -713,7 +688,7 @@ class FIXConnector(BaseConnector):
             return
         venue_id = report.order_id or order.client_order_id
         self.fix_counters["fills_from_status"] += 1
-        self.on_execution(order.client_order_id, Fill(f"{venue_id}:cum:{cum:g}", missing,
+        self.apply_execution(order.client_order_id, Fill(f"{venue_id}:cum:{cum:g}", missing,
                                                       price, venue_order_id=report.order_id))
 
     def _apply_status_report(self, order: Order, report: m.ExecReport) -> None:
@@ -731,15 +706,15 @@ class FIXConnector(BaseConnector):
                     event.set()  # answered, but not settled: stays of unknown outcome
                 return
             self._unseen_since.pop(cid, None)
-            self.on_order_status(cid, OrderStatus.REJECTED,
-                                 reason="the venue has no record of this order")
+            self.apply_order_status(cid, OrderStatus.REJECTED,
+                                    reason="the venue has no record of this order")
         else:
             self._unseen_since.pop(cid, None)
             status, reason = m.exec_report_status(report)
             if status is not None and status is not order.status \
                     and not (status is OrderStatus.SUBMITTED and order.fills):
-                self.on_order_status(cid, status, venue_order_id=report.order_id,
-                                     reason=reason)
+                self.apply_order_status(cid, status, venue_order_id=report.order_id,
+                                        reason=reason, cum_qty=report.cum_qty)
         event = self._status_waits.get(cid)
         if event is not None:
             self._status_answers.add(cid)
@@ -754,7 +729,7 @@ class FIXConnector(BaseConnector):
 
         def recheck() -> None:
             try:
-                if not self._closing.wait(self.unknown_order_grace) and self.is_connected:
+                if not self.wait_closing(self.unknown_order_grace) and self.is_connected:
                     self.reconcile_orders()
             except Exception as exc:  # the link went again: the next reconnect reconciles
                 log.info("%s: recheck of unknown orders failed: %s", self.name, exc)
@@ -771,19 +746,17 @@ class FIXConnector(BaseConnector):
             return
         self._replaces.pop(cl_ord_id, None)
         self.fix_counters["cancel_rejects"] += 1
-        order = self.orders[cid]
-        self._emit_order(OrderEvent("cancel_rejected", self.name, cid, order.status,
-                                    reason=reason))
+        self.reject_cancel(cid, reason)
 
     def _on_business_reject(self, msg: Any) -> None:
         ref_type, _ref_seq, ref_id, text = m.decode_business_reject(msg)
         cid = self._client_id(ref_id) if ref_id else None
         self.fix_counters["business_rejects"] += 1
         if cid is not None and ref_type == "D":
-            self.on_order_status(cid, OrderStatus.REJECTED, reason=f"business reject: {text}")
+            self.apply_order_status(cid, OrderStatus.REJECTED,
+                                    reason=f"business reject: {text}")
         elif cid is not None and ref_type in ("F", "G"):
-            self._emit_order(OrderEvent("cancel_rejected", self.name, cid,
-                                        self.orders[cid].status, reason=text))
+            self.reject_cancel(cid, text)
         else:
             self.record_data_error("business_reject", f"{ref_type}: {text}")
 
@@ -793,10 +766,10 @@ class FIXConnector(BaseConnector):
         sent = self._sent_seq.get(seq) if seq is not None else None
         cid = self._client_id(sent[1]) if sent else None
         if sent is not None and cid is not None and sent[0] == "D":
-            self.on_order_status(cid, OrderStatus.REJECTED, reason=f"session reject: {text}")
+            self.apply_order_status(cid, OrderStatus.REJECTED,
+                                    reason=f"session reject: {text}")
         elif sent is not None and cid is not None:
-            self._emit_order(OrderEvent("cancel_rejected", self.name, cid,
-                                        self.orders[cid].status, reason=text))
+            self.reject_cancel(cid, text)
         else:
             self.record_data_error("session_reject", text)
 

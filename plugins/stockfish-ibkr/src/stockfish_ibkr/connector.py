@@ -37,7 +37,7 @@ from stockfish_core.connector import BaseConnector, Capabilities, ConnectorStatu
 from stockfish_core.errors import (
     ConnectorError,
     NotConnectedError,
-    OrderRejectedError,
+    OrderNotSentError,
     SubscriptionError,
 )
 from stockfish_core.models import (
@@ -47,7 +47,7 @@ from stockfish_core.models import (
     OHLCVBar,
     now_ns,
 )
-from stockfish_core.orders import Order, OrderEvent, OrderStatus, OrderType
+from stockfish_core.orders import Order, OrderStatus, OrderType
 
 from stockfish_ibkr.contracts import resolve_contract_spec
 from stockfish_ibkr.normalize import (
@@ -211,7 +211,7 @@ class IBKRConnector(BaseConnector):
         self._link_restored = threading.Event()
         self._farm_down = False
         self._seq = 0
-        self._pacer = MessagePacer(s.max_messages_per_second, self._closing)
+        self._pacer = MessagePacer(s.max_messages_per_second, self.wait_closing)
         self._hist_pacer = HistoricalPacer(s.historical_max_requests, s.historical_window,
                                            s.historical_identical_interval)
         self._hist_cache: dict[tuple[Any, ...], tuple[float, list[OHLCVBar]]] = {}
@@ -758,8 +758,8 @@ class IBKRConnector(BaseConnector):
         elif status is OrderStatus.REJECTED:
             reason = f"IB order status {status_text}"
         order_id = trade.order.orderId
-        self.on_order_status(cid, status, venue_order_id=str(order_id) if order_id else None,
-                             reason=reason)
+        self.apply_order_status(cid, status, venue_order_id=str(order_id) if order_id else None,
+                                reason=reason)
 
     @staticmethod
     def _error_text(entry: Any) -> str:
@@ -787,7 +787,7 @@ class IBKRConnector(BaseConnector):
             self.record_data_error(kind or "bad_execution", execution.execId)
             return
         self.ibkr_order_map.bind_perm_id(cid, execution.permId)
-        self.on_execution(cid, core_fill)
+        self.apply_execution(cid, core_fill)
         if not live:
             self.ib_counters["executions_reconciled"] += 1
 
@@ -839,8 +839,7 @@ class IBKRConnector(BaseConnector):
             cid = self.ibkr_order_map.by_order_id(req_id)
             order = self.orders.get(cid) if cid else None
             if order is not None:
-                self._emit_order(OrderEvent("cancel_rejected", self.name, order.client_order_id,
-                                            order.status, reason=f"IB error {code}: {message}"))
+                self.reject_cancel(order.client_order_id, f"IB error {code}: {message}")
         elif contract is not None and code not in (202,) and not 2100 <= code < 2200:
             log.warning("%s: IB error %d on %s: %s", self.name, code,
                         getattr(contract, "symbol", "?"), message)
@@ -853,8 +852,7 @@ class IBKRConnector(BaseConnector):
         self._link_restored.set()
         log.info("%s: IB connectivity restored (%s)", self.name,
                  "data lost: resubscribing" if data_lost else "data maintained")
-        reconnecting = self._reconnect_thread is not None and self._reconnect_thread.is_alive()
-        if self.status is ConnectorStatus.CONNECTED and not reconnecting and data_lost:
+        if self.status is ConnectorStatus.CONNECTED and not self.reconnecting and data_lost:
             self._spawn(self.resubscribe, "resubscribe")
 
     def _farm_watchdog(self, ib: Any, restored: float) -> None:
@@ -1079,7 +1077,7 @@ class IBKRConnector(BaseConnector):
                 raise PacingError(f"{self.name}: IB historical-data pacing: retry in "
                                   f"{wait:.1f}s", wait)
             self.ib_counters["historical_pacing_waits"] += 1
-            if self._closing.wait(wait):
+            if self.wait_closing(wait):
                 raise PacingError(f"{self.name}: closing", 0.0)
         self._pace()
         request = (symbol, contract, duration, bar_size, what_to_show, end, use_rth, limit)
@@ -1226,36 +1224,24 @@ class IBKRConnector(BaseConnector):
         ib_order.transmit = True
         return ib_order
 
-    def send_order(self, order: Order) -> str:
+    def submit_order(self, order: Order) -> None:
         """Place ``order`` (MKT / LMT / STP / STP LMT with its time in force).
 
         The client order id travels as IB's orderRef; IB's orderId and permId are kept in
-        ``ibkr_order_map``. Returns the client order id.
+        ``ibkr_order_map``.
         """
-        if not self.begin_order(order):
-            return order.client_order_id
         cid = order.client_order_id
         try:
             contract = self.qualify(order.symbol)
             ib_order = self._ib_order(order)
             self._pace()
-        except (ConnectorError, ValueError) as exc:
-            # Nothing reached TWS: a definite outcome.
-            self.on_order_status(cid, OrderStatus.REJECTED, reason=f"not sent: {exc}")
-            if isinstance(exc, NotConnectedError):
-                raise
-            raise OrderRejectedError(str(exc), order) from exc
-        try:
-            self._run_sync(self._place_on_loop, cid, contract, ib_order)
-        except NotConnectedError as exc:
-            self.on_order_status(cid, OrderStatus.REJECTED, reason=f"not sent: {exc}")
+        except NotConnectedError:
             raise
-        except ConnectorError:
-            # The loop may or may not have sent it: reconciliation will tell.
-            order.unknown_outcome = True
-            self._emit_order(OrderEvent("unknown_outcome", self.name, cid, order.status))
-            raise
-        return cid
+        except (ConnectorError, ValueError) as exc:  # nothing reached TWS: definite
+            raise OrderNotSentError(str(exc), order) from exc
+        # A ConnectorError from here on: the loop may or may not have sent it (the core
+        # flags it unknown outcome; reconciliation tells). NotConnectedError: it did not.
+        self._run_sync(self._place_on_loop, cid, contract, ib_order)
 
     def _place_on_loop(self, cid: str, contract: Any, ib_order: Any) -> int:
         ib = self._live_ib()
@@ -1267,11 +1253,8 @@ class IBKRConnector(BaseConnector):
         self._trades[cid] = ib.placeOrder(contract, ib_order)
         return order_id
 
-    def cancel_order(self, order_id: str) -> bool:
-        """Request cancellation; False when the order is already terminal."""
-        order = self.find_order(order_id)
-        if order.is_terminal:
-            return False
+    def submit_cancel(self, order: Order) -> bool:
+        """Request cancellation of ``order`` (placed in this session or found in TWS)."""
         self._require_connected()
         self._pace()
         return self._run_sync(self._cancel_on_loop, order.client_order_id)
@@ -1286,9 +1269,6 @@ class IBKRConnector(BaseConnector):
         self._trades[cid] = trade
         ib.cancelOrder(trade.order)
         return True
-
-    def get_order_status(self, order_id: str) -> OrderStatus:
-        return self.find_order(order_id).status
 
     def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
         """Open orders, executions since the oldest of ``orders`` and completed orders,
@@ -1354,8 +1334,8 @@ class IBKRConnector(BaseConnector):
                 # Still unknown to TWS after the grace (no open, completed or executed
                 # order): it never arrived, so it is not working anywhere.
                 answered.add(cid)
-                self.on_order_status(cid, OrderStatus.REJECTED,
-                                     reason="IB has no record of this order (never received)")
+                self.apply_order_status(cid, OrderStatus.REJECTED,
+                                        reason="IB has no record of this order (never received)")
         for cid in answered:
             self._unseen_since.pop(cid, None)
         if recheck:
@@ -1366,7 +1346,7 @@ class IBKRConnector(BaseConnector):
 
     def _recheck_unseen(self) -> None:
         """Reconcile again once the grace has passed (a thread of its own, off the loop)."""
-        if self._closing.wait(self.unknown_order_grace) or not self.is_connected:
+        if self.wait_closing(self.unknown_order_grace) or not self.is_connected:
             return  # closed, or down again: the next reconnect reconciles anyway
         self.reconcile_orders()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from stockfish_core.errors import ConnectorError
 
@@ -34,13 +34,14 @@ class MessagePacer:
     sends a second apart can land a little closer together.
     """
 
-    def __init__(self, rate: float, stop: threading.Event | None = None,
+    def __init__(self, rate: float, stop_wait: Callable[[float], bool] | None = None,
                  clock: object = time.monotonic, window: float = 1.0) -> None:
         self.limit = max(1, int(rate))
         self.window = window
         self._times: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
-        self._stop = stop or threading.Event()
+        # Waits up to the given seconds; True when the owner is closing.
+        self._stop_wait = stop_wait or threading.Event().wait
         self._clock = clock
         self.waited = 0  # how many acquisitions had to wait
         self.sent = 0
@@ -84,7 +85,7 @@ class MessagePacer:
             if now + delay > deadline:
                 raise PacingError(f"API message pacing: {self.limit}/s reached", delay)
             waited = True
-            if self._stop.wait(max(delay, 0.001)):
+            if self._stop_wait(max(delay, 0.001)):
                 raise PacingError("connector is closing", 0.0)
 
     def record(self, n: int = 1) -> None:

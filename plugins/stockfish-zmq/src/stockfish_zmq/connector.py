@@ -27,9 +27,8 @@ from typing import Any
 
 import zmq
 from stockfish_core.connector import BaseConnector, ConnectorStatus
-from stockfish_core.errors import OrderRejectedError, SubscriptionError, UnknownOrderError
+from stockfish_core.errors import SubscriptionError
 from stockfish_core.models import DataType, MarketUpdate, OrderBookSnapshot, now_ns
-from stockfish_core.orders import Order, OrderStatus
 
 from stockfish_zmq.decode import FrameDecoder, FrameError
 from stockfish_zmq.plugin import CAPABILITIES
@@ -213,18 +212,6 @@ class ZMQConnector(BaseConnector):
                                    f"{'heartbeat' if update is None else update.data_type.value}")
             return None
         return update
-
-    # ------------------------------------------------------------------ orders: none
-    def send_order(self, order: Order) -> str:
-        """Refused: a ZeroMQ feed is data only."""
-        self.begin_order(order)  # marks the order REJECTED with the reason and raises
-        raise OrderRejectedError(f"{self.name}: a ZeroMQ feed takes no orders", order)
-
-    def cancel_order(self, order_id: str) -> bool:
-        raise UnknownOrderError(f"{self.name}: a ZeroMQ feed takes no orders ({order_id})")
-
-    def get_order_status(self, order_id: str) -> OrderStatus:
-        raise UnknownOrderError(f"{self.name}: a ZeroMQ feed takes no orders ({order_id})")
 
     # ------------------------------------------------------------------ stats
     def get_stats(self) -> dict[str, Any]:
