@@ -120,8 +120,14 @@ def test_generated_connector_claims_only_what_it_does(generated: Path) -> None:
         assert normalize({"symbol": "AAA"}) is None
     assert connector.get_stats()["data_errors"] == 3
     # What is left to write says so where the author will look.
-    for name in ("subscribe_orderbook", "on_orderbook", "send_order", "cancel_order",
-                 "request_order_states", "_send", "_on_line"):
+    for name in ("subscribe_orderbook", "on_orderbook", "_send", "_on_line"):
         doc = getattr(cls, name).__doc__ or ""
         assert "To write" in doc, f"{name} does not say what is left to write"
+    # The order path is the core's: the generated class writes none of it, and the
+    # protocol methods an author adds are named where the author will look.
+    for name in ("send_order", "cancel_order", "get_order_status", "submit_order"):
+        assert name not in cls.__dict__, f"{name} must be left to the core"
+    source = inspect.getsource(cls)
+    for name in ("def submit_order", "def submit_cancel", "def request_order_states"):
+        assert name in source, f"the template does not say how to write {name}"
     assert not connector.is_connected and not connector.is_connected_check()

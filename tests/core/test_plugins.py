@@ -43,14 +43,12 @@ def test_unknown_type_lists_installed_and_names_the_dist(fresh_plugins: None) ->
 
 
 def test_env_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    saved = plugins._registry
-    try:
-        monkeypatch.setenv(plugins.ENV_VAR, "")
-        assert plugins.load_plugins(reload=True) == {}
-        monkeypatch.setenv(plugins.ENV_VAR, "sim,nothing_else")
-        assert list(plugins.load_plugins(reload=True)) == ["sim"]
-    finally:
-        plugins._registry = saved
+    monkeypatch.setenv(plugins.ENV_VAR, "")
+    with plugins.fresh_registry() as loaded:
+        assert loaded == {}
+    monkeypatch.setenv(plugins.ENV_VAR, "sim,nothing_else")
+    with plugins.fresh_registry() as loaded:
+        assert list(loaded) == ["sim"]
 
 
 def test_heavy_libraries_are_not_imported_at_discovery() -> None:

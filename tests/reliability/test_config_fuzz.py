@@ -18,10 +18,8 @@ from stockfish_core.errors import ConfigError
 def _plugins_loaded() -> Iterator[None]:
     # A fuzzed `plugins: []` would otherwise be the first load in this process and leave
     # an empty registry behind for the tests that follow.
-    saved = plugins._registry
-    plugins.load_plugins(reload=True)
-    yield
-    plugins._registry = saved
+    with plugins.fresh_registry():
+        yield
 
 
 SCALARS = st.one_of(

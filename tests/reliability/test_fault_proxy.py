@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from stockfish_core.testing import wait_until
-
-from tests.support.fault_proxy import FaultProxy
+from stockfish_core.testing.fault_proxy import FaultProxy
 
 
 class _Echo(socketserver.BaseRequestHandler):

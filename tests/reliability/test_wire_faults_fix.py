@@ -16,9 +16,9 @@ import pytest
 from stockfish_core.orders import Order, OrderStatus
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
+from stockfish_core.testing.fault_proxy import FaultProxy
 
 from tests.reliability.wire_faults import compare_with_venue, order_flow, run_schedule, settle
-from tests.support.fault_proxy import FaultProxy
 
 pytest.importorskip("quickfix")
 from stockfish_fix.connector import FIXConnector

@@ -11,9 +11,9 @@ import pytest
 from stockfish_core.orders import Order, OrderStatus
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
+from stockfish_core.testing.fault_proxy import FaultProxy
 
 from tests.reliability.wire_faults import compare_with_venue, order_flow, run_schedule, settle
-from tests.support.fault_proxy import FaultProxy
 
 pytest.importorskip("stockfish_ibkr")
 from stockfish_ibkr.connector import IBKRConnector

@@ -19,8 +19,7 @@ from stockfish_core.connector import BaseConnector, ConnectorStatus
 from stockfish_core.errors import ConnectorError
 from stockfish_core.orders import Order, OrderStatus, OrderType
 from stockfish_core.testing import Recorder
-
-from tests.support.fault_proxy import FaultProxy
+from stockfish_core.testing.fault_proxy import FaultProxy
 
 FAULT_KINDS = ("cut_rst", "cut_fin", "stall", "latency", "refuse")
 

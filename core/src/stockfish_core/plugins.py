@@ -10,10 +10,12 @@ entry points load.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -31,6 +33,7 @@ __all__ = [
     "ConnectorType",
     "PluginInfo",
     "create_connector",
+    "fresh_registry",
     "get_connector_type",
     "get_plugin_manager",
     "list_connector_types",
@@ -203,6 +206,19 @@ def load_plugins(names: list[str] | None = None, *, reload: bool = False) -> dic
                             info.error)
         _registry = reg
         return dict(reg.plugins)
+
+
+@contextlib.contextmanager
+def fresh_registry(names: list[str] | None = None) -> Iterator[dict[str, PluginInfo]]:
+    """Load plugins anew (``names`` limits them, as ``STOCKFISH_PLUGINS`` does) for the
+    duration of the block; the registry in use before comes back after it (tests)."""
+    global _registry
+    with _lock:
+        saved = _registry
+        try:
+            yield load_plugins(names, reload=True)
+        finally:
+            _registry = saved
 
 
 def load_plugins_once(names: list[str] | None = None) -> dict[str, PluginInfo]:

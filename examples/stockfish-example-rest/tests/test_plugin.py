@@ -6,27 +6,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from stockfish_core import plugins
 from stockfish_core.config import load_config
 from stockfish_core.errors import ConfigError
+from stockfish_core.testing.fixtures import fresh_plugins  # noqa: F401 - a fixture
 from stockfish_example_rest.settings import RestSettings
 from stockfish_example_rest.testing import RestVenue
 
 EXAMPLE = Path(__file__).resolve().parents[1]
 STOCKFISH_RT = Path(sys.executable).with_name("stockfish-rt")
-
-
-@pytest.fixture
-def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(plugins.ENV_VAR, raising=False)
-    saved = plugins._registry
-    plugins.load_plugins(reload=True)
-    yield
-    plugins._registry = saved
 
 
 def test_discovered_through_its_entry_point(fresh_plugins: None) -> None:

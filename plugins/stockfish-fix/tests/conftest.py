@@ -7,20 +7,18 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
+from stockfish_core.testing.fixtures import connector_factory, fresh_plugins, live_session, router  # noqa: F401 - fixtures
 from stockfish_fix.connector import FIXConnector
 from stockfish_fix.session_config import dictionary_dir
 from stockfish_fix.testing import FIXVenue
+from stockfish_fix.testing.messages import FAST
 
 USED_MESSAGES = frozenset(["8", "9", "D", "F", "G", "H", "V", "W", "X", "Y", "j"])
 VERSIONS = ("FIX42", "FIX44", "FIX50SP2")
-FAST = {"heartbeat_interval": 1.0, "reconnect_initial_delay": 0.05,
-        "reconnect_max_delay": 0.5, "connect_timeout": 5.0, "request_timeout": 5.0,
-        "logout_timeout": 0.1}
 
 
 def _trimmed_dictionaries(folder: Path) -> str:
@@ -64,32 +62,15 @@ def venue(version: str, test_dictionaries: str) -> Iterator[FIXVenue]:
 
 
 @pytest.fixture
-def router() -> DataFeedRouter:
-    return DataFeedRouter()
-
-
-@pytest.fixture
 def make_connector(venue: FIXVenue,
                    router: DataFeedRouter) -> Iterator[Callable[..., FIXConnector]]:
-    made: list[FIXConnector] = []
-
-    def make(**overrides: Any) -> FIXConnector:
-        entry = venue.config_entry()
-        entry.pop("type")
-        connector = FIXConnector(router, **{**entry, **FAST, **overrides})
-        made.append(connector)
-        return connector
-
-    yield make
-    for connector in made:
-        connector.close(timeout=5.0)
+    entry = venue.config_entry()
+    entry.pop("type")
+    with connector_factory(FIXConnector, router, **{**entry, **FAST}) as make:
+        yield make
 
 
 @pytest.fixture
 def live(make_connector: Callable[..., FIXConnector],
          router: DataFeedRouter) -> Iterator[tuple[FIXConnector, Recorder]]:
-    connector = make_connector()
-    recorder = Recorder(connector, router)
-    assert connector.connect(), connector.get_stats()["last_error"]
-    yield connector, recorder
-    recorder.close()
+    yield from live_session(make_connector(), router)

@@ -10,8 +10,7 @@ from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import ConnectorConformance
 from stockfish_fix.connector import FIXConnector
 from stockfish_fix.testing import FIXVenue
-
-from tests.fix.conftest import FAST
+from stockfish_fix.testing.messages import FAST
 
 
 class _FIXConformance(ConnectorConformance):

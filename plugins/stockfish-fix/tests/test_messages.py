@@ -8,8 +8,7 @@ from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType, Time
 from stockfish_fix import messages as m
 from stockfish_fix.session_config import build_config, dictionary_paths, parse_first_session
 from stockfish_fix.settings import FIXSettings
-
-from tests.fix.helpers import dictionaries, parse, raw
+from stockfish_fix.testing.messages import dictionaries, parse, raw
 
 VERSIONS = ("FIX42", "FIX44", "FIX50SP2")
 

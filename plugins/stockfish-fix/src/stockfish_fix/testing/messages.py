@@ -1,4 +1,5 @@
-"""Raw FIX strings -> quickfix.Message with each version's dictionaries (no sockets)."""
+"""Test support: raw FIX strings -> ``quickfix.Message`` with each version's dictionaries
+(no sockets), and connector settings that keep tests fast."""
 
 from __future__ import annotations
 
@@ -6,14 +7,22 @@ from functools import cache
 from typing import Any
 
 import quickfix as fix
+
 from stockfish_fix.session_config import dictionary_paths
 from stockfish_fix.settings import BEGIN_STRINGS
 
+__all__ = ["FAST", "SOH", "dictionaries", "parse", "raw"]
+
 SOH = "\x01"
+#: Connector settings that keep tests fast: 1 s heartbeats, quick reconnects and timeouts.
+FAST = {"heartbeat_interval": 1.0, "reconnect_initial_delay": 0.05,
+        "reconnect_max_delay": 0.5, "connect_timeout": 5.0, "request_timeout": 5.0,
+        "logout_timeout": 0.1}
 
 
 @cache
 def dictionaries(version: str) -> tuple[Any, ...]:
+    """The QuickFIX data dictionaries of ``version`` (transport and application for 5.0 SP2)."""
     paths = dictionary_paths(version)
     if version == "FIX50SP2":
         return (fix.DataDictionary(str(paths["transport"])),

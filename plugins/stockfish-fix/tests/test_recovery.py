@@ -15,9 +15,7 @@ from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder, wait_until
 from stockfish_fix.connector import FIXConnector
 from stockfish_fix.testing import FIXVenue
-
-from tests.fix.conftest import FAST
-from tests.fix.helpers import parse, raw
+from stockfish_fix.testing.messages import FAST, parse, raw
 
 T = 10.0
 Live = tuple[FIXConnector, Recorder]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
+from stockfish_core.testing.fixtures import connector_factory, fresh_plugins, live_session, router  # noqa: F401 - fixtures
 from stockfish_ibkr.connector import IBKRConnector
 from stockfish_ibkr.testing import FakeTWS
 
@@ -36,35 +36,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def router() -> DataFeedRouter:
-    return DataFeedRouter()
-
-
-@pytest.fixture
 def make_connector(tws: FakeTWS, router: DataFeedRouter,
                    backend: str) -> Iterator[Callable[..., IBKRConnector]]:
-    made: list[IBKRConnector] = []
-
-    def make(**overrides: Any) -> IBKRConnector:
-        settings: dict[str, Any] = {"port": tws.port, "backend": backend,
-                                    "heartbeat_interval": 1.0, "connect_timeout": 3.0,
-                                    "reconnect_initial_delay": 0.05, "reconnect_max_delay": 0.5,
-                                    "request_timeout": 5.0}
-        settings.update(overrides)
-        connector = IBKRConnector(router, **settings)
-        made.append(connector)
-        return connector
-
-    yield make
-    for connector in made:
-        connector.close(timeout=5.0)
+    with connector_factory(IBKRConnector, router, port=tws.port, backend=backend,
+                           heartbeat_interval=1.0, connect_timeout=3.0,
+                           reconnect_initial_delay=0.05, reconnect_max_delay=0.5,
+                           request_timeout=5.0) as make:
+        yield make
 
 
 @pytest.fixture
 def live(make_connector: Callable[..., IBKRConnector],
          router: DataFeedRouter) -> Iterator[tuple[IBKRConnector, Recorder]]:
-    connector = make_connector()
-    recorder = Recorder(connector, router)
-    assert connector.connect(), connector.get_stats()["last_error"]
-    yield connector, recorder
-    recorder.close()
+    yield from live_session(make_connector(), router)

@@ -11,11 +11,10 @@ from stockfish_core.enums import ConnectorStatus, DataType
 from stockfish_core.orders import Order, OrderSide, OrderStatus
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
+from stockfish_core.testing.fault_proxy import FaultProxy
 from stockfish_fix.connector import FIXConnector
 from stockfish_fix.testing import FIXVenue
-
-from tests.fix.conftest import FAST
-from tests.support.fault_proxy import FaultProxy
+from stockfish_fix.testing.messages import FAST
 
 HEARTBEAT = 1.0
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
+from stockfish_core.testing.fixtures import connector_factory, fresh_plugins, router  # noqa: F401 - fixtures
 
 pytest.importorskip("stockfish_zmq")
 from stockfish_zmq.connector import ZMQConnector
@@ -21,27 +21,12 @@ def publisher() -> Iterator[SimPublisher]:
 
 
 @pytest.fixture
-def router() -> DataFeedRouter:
-    return DataFeedRouter()
-
-
-@pytest.fixture
 def make_connector(publisher: SimPublisher, router: DataFeedRouter
                    ) -> Iterator[Callable[..., ZMQConnector]]:
-    made: list[ZMQConnector] = []
-
-    def make(**settings: Any) -> ZMQConnector:
-        settings.setdefault("endpoints", publisher.endpoints)
-        settings.setdefault("connect_timeout", 3.0)
-        settings.setdefault("reconnect_initial_delay", 0.05)
-        settings.setdefault("reconnect_max_delay", 0.2)
-        connector = ZMQConnector(router, **settings)
-        made.append(connector)
-        return connector
-
-    yield make
-    for connector in made:
-        connector.close(timeout=3)
+    with connector_factory(ZMQConnector, router, close_timeout=3.0,
+                           endpoints=publisher.endpoints, connect_timeout=3.0,
+                           reconnect_initial_delay=0.05, reconnect_max_delay=0.2) as make:
+        yield make
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from stockfish_core.orders import Order, OrderSide, OrderType
 from stockfish_fix import messages as m
 from stockfish_fix.connector import FIXConnector
-
-from tests.fix.helpers import parse, raw
+from stockfish_fix.testing.messages import parse, raw
 
 VERSIONS = ("FIX42", "FIX44", "FIX50SP2")
 MSG_TYPES = ("8", "W", "X", "Y", "9", "j", "B", "Z")
