@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +12,8 @@ from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
 from stockfish_ibkr.connector import IBKRConnector
 from stockfish_ibkr.testing import FakeTWS
+
+from tests.ibkr.raw_client import RawClient
 
 BACKENDS = ("ib_insync", "ib_async")
 
@@ -68,3 +71,29 @@ def live(make_connector: Callable[..., IBKRConnector],
     assert connector.connect(), connector.get_stats()["last_error"]
     yield connector, recorder
     recorder.close()
+
+
+@pytest.fixture
+def main_loop() -> Iterator[None]:
+    # The raw clients' sync API runs on the main thread's event loop; asyncio.run() in an
+    # earlier test leaves the main thread with none.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
+@pytest.fixture
+def raw(backend: str, main_loop: None) -> Iterator[Callable[..., RawClient]]:
+    """``raw(port, client_id=7)``: a connected raw client of this test's backend."""
+    made: list[RawClient] = []
+
+    def make(port: int, client_id: int = 7) -> RawClient:
+        client = RawClient(backend, port, client_id)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
