@@ -29,7 +29,7 @@ CONTROL_METHODS = frozenset({
     "reject_next_order", "set_price", "fill_working_orders", "fill_order",
     "cancel_working_orders", "cancel_order_by_tws", "add_external_order", "publish_bulletin",
     "send_garbage", "orders", "forgotten_orders", "positions", "stats", "pacing",
-    "subscription_count", "configure", "instrument",
+    "subscription_count", "configure", "instrument", "wait_connected_clients",
 })
 CONTROL_PROPERTIES = frozenset({
     "orders_received", "executions", "errors_sent", "requests_received", "connected_clients",

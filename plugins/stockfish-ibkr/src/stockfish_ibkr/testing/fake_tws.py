@@ -145,6 +145,7 @@ class FakeTWS:
         self._cancel_on_accept: str | None = None
         self._injector = ErrorInjector()
         self._lock = threading.Lock()
+        self._clients_changed = threading.Condition()
         self._orders_received: list[dict[str, Any]] = []
         self._executions: list[dict[str, Any]] = []
         self._errors_sent: list[dict[str, Any]] = []
@@ -353,6 +354,17 @@ class FakeTWS:
     def connected_clients(self) -> int:
         return sum(1 for s in list(self._sessions) if s.live)
 
+    def wait_connected_clients(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until exactly ``count`` clients are connected (False after ``timeout``):
+        e.g. until TWS has noticed that a killed client is gone."""
+        with self._clients_changed:
+            return self._clients_changed.wait_for(lambda: self.connected_clients == count,
+                                                  timeout)
+
+    def _clients_changed_now(self) -> None:
+        with self._clients_changed:
+            self._clients_changed.notify_all()
+
     @property
     def next_valid_id(self) -> int:
         """The id nextValidId hands out now."""
@@ -401,6 +413,7 @@ class FakeTWS:
                 session.writer.transport.abort()
             session.close()
             self._sessions.discard(session)
+        self._clients_changed_now()
 
     def refuse_connections(self, seconds: float) -> None:
         """Stop listening for ``seconds`` (connects are refused), then listen again."""
@@ -712,6 +725,7 @@ class FakeTWS:
         finally:
             session.close()
             self._sessions.discard(session)
+            self._clients_changed_now()
 
     def _live_sessions(self) -> list[Session]:
         return [s for s in self._sessions if s.live]
@@ -880,6 +894,7 @@ class FakeTWS:
             return
         session.client_id = client_id
         session.api_started = True
+        self._clients_changed_now()
         self.count("api_starts")
         session.send(p.MANAGED_ACCTS, 1, ",".join(self.accounts))
         session.send(p.NEXT_VALID_ID, 1, self._next_id)

@@ -96,6 +96,15 @@ class FakeTWSProcess:
     def returncode(self) -> int | None:
         return self._proc.poll() if self._proc is not None else None
 
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` for the child to exit by itself; its status, or None."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def send_signal(self, signum: int) -> None:
         """Send ``signum`` to the child (by its pid) if it still runs."""
         if self.running:
