@@ -125,6 +125,11 @@ def test_external_fills_in_executions_and_completed_orders(raw: Raw, tws: FakeTW
     assert client.ib.reqCompletedOrders(True) == [], "apiOnly leaves TWS's manual orders out"
     still = {o["perm_id"]: o for o in tws.orders()}[other["perm_id"]]
     assert (still["status"], still["filled"]) == ("Submitted", 2.0)
+    # A client that logs on afterwards learns all of it from what it asks for at logon.
+    late = raw(tws.port, client_id=8)
+    assert sorted(f.execution.permId for f in late.ib.fills()) == \
+        sorted([manual["perm_id"], other["perm_id"]])
+    assert manual["perm_id"] in {t.order.permId for t in late.ib.trades()}
 
 
 def test_client_zero_binds_manual_orders_live(raw: Raw, tws: FakeTWS) -> None:
