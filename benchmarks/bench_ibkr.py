@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -30,20 +31,22 @@ class Venue:
     """The fake TWS in a child process."""
 
     def __init__(self, burst: int) -> None:
+        # The order round trip paces itself under IB's 50/s; the tick burst is not paced.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stockfish_ibkr.testing", "--burst", str(burst)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [sys.executable, "-m", "stockfish_ibkr.testing", "--burst", str(burst),
+             "--max-messages-per-second", "1000", "--parent-pid", str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.entry = json.loads(self.proc.stdout.readline())
         self.port = int(self.entry["port"])
 
     def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
+        self.proc.terminate()  # SIGTERM: the fake stops cleanly
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(5)
 
 
 def raw_ticks(port: int, client_id: int, n: int) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator
 
@@ -11,6 +12,8 @@ from stockfish_core.testing import Recorder
 from stockfish_core.testing.fixtures import connector_factory, fresh_plugins, live_session, router  # noqa: F401 - fixtures
 from stockfish_ibkr.connector import IBKRConnector
 from stockfish_ibkr.testing import FakeTWS
+
+from stockfish_ibkr.testing.raw_client import RawClient
 
 BACKENDS = ("ib_insync", "ib_async")
 
@@ -49,3 +52,29 @@ def make_connector(tws: FakeTWS, router: DataFeedRouter,
 def live(make_connector: Callable[..., IBKRConnector],
          router: DataFeedRouter) -> Iterator[tuple[IBKRConnector, Recorder]]:
     yield from live_session(make_connector(), router)
+
+
+@pytest.fixture
+def main_loop() -> Iterator[None]:
+    # The raw clients' sync API runs on the main thread's event loop; asyncio.run() in an
+    # earlier test leaves the main thread with none.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
+@pytest.fixture
+def raw(backend: str, main_loop: None) -> Iterator[Callable[..., RawClient]]:
+    """``raw(port, client_id=7)``: a connected raw client of this test's backend."""
+    made: list[RawClient] = []
+
+    def make(port: int, client_id: int = 7) -> RawClient:
+        client = RawClient(backend, port, client_id)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()

@@ -1,15 +1,23 @@
 """A fake TWS / IB Gateway: a loopback server speaking the real IB API wire protocol.
 
-The unmodified ib_insync and ib_async clients connect to it. It lists stocks, forex,
-indices and crypto, streams seeded random-walk quotes, depth and bars, accepts MKT / LMT /
-STP / STP LMT orders and fills them (market at once, limit when the simulated price
-crosses), keeps positions and executions, and injects faults: dropped connections,
-refused connections, delayed replies, a stalled socket, error 1100 / 1101 / 1102, data-farm
-outages (2103 / 2105, then 2104 / 2106 with or without the streams resuming), a restart that
-rolls the next valid order id back, and fills made while the client is away.
+The unmodified ib_insync and ib_async clients connect to it. It lists stocks, forex, indices,
+crypto and a future, streams seeded random-walk quotes, depth and bars, accepts MKT / LMT /
+STP / STP LMT orders and fills them (market at once, limit when the simulated price crosses),
+keeps positions and executions, and behaves like TWS on a bad day when asked:
+
+- error injection per request kind, with TWS's side effects (:meth:`FakeTWS.inject_error`);
+- pacing counted on arrival: more than ``max_messages_per_second`` in any second are dropped
+  with error 100;
+- orders off the minimum tick refused with 110 (``reject_off_tick``);
+- per-farm data outages (:meth:`FakeTWS.farm_lost` / :meth:`FakeTWS.farm_restored`);
+- a restart that rolls the next valid id back and may forget working orders;
+- orders and fills from TWS's own window or other clients (:meth:`FakeTWS.add_external_order`);
+- historical data with IB's pacing rules and 162 answers (forex TRADES, no data);
+- dropped / refused / stalled / delayed connections, 1100 / 1101 / 1102.
 
 Everything the fake receives and does is recorded (``orders_received``, ``executions``,
-``stats()``) so that tests compare the client's view with the venue's.
+``errors_sent``, ``requests_received``, ``stats()``) so that tests compare the client's view
+with the venue's.
 """
 
 from __future__ import annotations
@@ -29,199 +37,46 @@ from typing import Any, TypeVar
 
 import attrs
 
+from stockfish_ibkr.testing import messages as m
 from stockfish_ibkr.testing import protocol as p
+from stockfish_ibkr.testing.book import (
+    DEFAULT_INSTRUMENTS,
+    FakeOrder,
+    Instrument,
+    history_types,
+)
+from stockfish_ibkr.testing.errors import (
+    CANCEL,
+    INFORM,
+    KIND_BY_MESSAGE,
+    ErrorInjector,
+    Injection,
+    effect_of,
+    error_text,
+    request_id,
+)
+from stockfish_ibkr.testing.farms import FARM_CODES, MARKET, FarmBoard
+from stockfish_ibkr.testing.history import (
+    HistoricalPacing,
+    bar_seconds,
+    duration_seconds,
+    make_bars,
+    parse_end_time,
+    parse_exec_time,
+    what_words,
+)
+from stockfish_ibkr.testing.session import Session, Subscription
 
 __all__ = ["DEFAULT_INSTRUMENTS", "FakeOrder", "FakeTWS", "Instrument"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MAX_MESSAGE = 1 << 20
+_REQUEST_LOG = 100_000  # requests_received keeps the last this many
 NO_SECURITY = "No security definition has been found for the request"
-
-
-@attrs.define(slots=True)
-class Instrument:
-    """A listed contract and its simulated market."""
-
-    symbol: str
-    sec_type: str
-    exchange: str
-    currency: str
-    con_id: int
-    price: float
-    min_tick: float = 0.01
-    local_symbol: str = ""
-    trading_class: str = ""
-    long_name: str = ""
-    primary_exchange: str = ""
-    quotes: bool = True  # indices have no bid/ask: IB sends -1 for them
-    tradable: bool = True
-    bid: float = 0.0
-    ask: float = 0.0
-    last: float = 0.0
-    bid_size: float = 0.0
-    ask_size: float = 0.0
-    last_size: float = 0.0
-    volume: float = 0.0
-    bar: list[float] | None = None  # open, high, low, close, volume, wap numerator, count
-    sent_ask: float = 0.0  # the ask last streamed, to order updates so quotes never cross
-
-    def __attrs_post_init__(self) -> None:
-        self.local_symbol = self.local_symbol or self.symbol
-        self.trading_class = self.trading_class or self.symbol
-        self.long_name = self.long_name or self.symbol
-        self.set_mid(self.price)
-
-    @property
-    def decimals(self) -> int:
-        return max(0, -math.floor(math.log10(self.min_tick) + 1e-9)) + 1
-
-    def round(self, value: float) -> float:
-        return round(round(value / self.min_tick) * self.min_tick, self.decimals)
-
-    def set_mid(self, mid: float) -> None:
-        mid = max(mid, 10 * self.min_tick)
-        self.bid = self.round(mid - self.min_tick)
-        self.ask = self.round(self.bid + 2 * self.min_tick)
-        self.last = self.round(mid)
-        self.price = mid
-
-
-def _stock(symbol: str, con_id: int, price: float, primary: str, name: str) -> Instrument:
-    return Instrument(symbol, "STK", "SMART", "USD", con_id, price, 0.01, long_name=name,
-                      primary_exchange=primary)
-
-
-DEFAULT_INSTRUMENTS: tuple[Instrument, ...] = (
-    _stock("SPY", 756733, 450.0, "ARCA", "SPDR S&P 500 ETF TRUST"),
-    _stock("QQQ", 320227571, 380.0, "NASDAQ", "INVESCO QQQ TRUST SERIES 1"),
-    _stock("IWM", 9579970, 200.0, "ARCA", "ISHARES RUSSELL 2000 ETF"),
-    Instrument("EUR", "CASH", "IDEALPRO", "USD", 12087792, 1.085, 0.00005,
-               local_symbol="EUR.USD", trading_class="EUR.USD",
-               long_name="European Monetary Union Euro"),
-    Instrument("SPX", "IND", "CBOE", "USD", 416904, 5000.0, 0.01, long_name="S&P 500 Stock Index",
-               quotes=False, tradable=False),
-    Instrument("NDX", "IND", "NASDAQ", "USD", 416843, 18000.0, 0.01,
-               long_name="NASDAQ 100 Stock Index", quotes=False, tradable=False),
-    Instrument("RUT", "IND", "RUSSELL", "USD", 416888, 2000.0, 0.01,
-               long_name="Russell 2000 Stock Index", quotes=False, tradable=False),
-    Instrument("BTC", "CRYPTO", "PAXOS", "USD", 479624278, 60000.0, 0.25,
-               local_symbol="BTC.USD", long_name="Bitcoin"),
-    Instrument("ETH", "CRYPTO", "PAXOS", "USD", 495759171, 3000.0, 0.05,
-               local_symbol="ETH.USD", long_name="Ethereum"),
-)
-
-WORKING = ("PreSubmitted", "Submitted")
-
-
-@attrs.define(slots=True, eq=False)
-class FakeOrder:
-    """An order as the fake TWS holds it."""
-
-    order_id: int
-    client_id: int
-    perm_id: int
-    instrument: Instrument
-    action: str
-    quantity: float
-    order_type: str
-    limit_price: float | None
-    aux_price: float | None
-    tif: str
-    account: str
-    order_ref: str
-    status: str = "PreSubmitted"
-    filled: float = 0.0
-    avg_price: float = 0.0
-    last_fill_price: float = 0.0
-    triggered: bool = False
-    executions: int = 0
-    completed_time: str = ""
-
-    @property
-    def remaining(self) -> float:
-        return max(self.quantity - self.filled, 0.0)
-
-    @property
-    def working(self) -> bool:
-        return self.status in WORKING
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"order_id": self.order_id, "client_id": self.client_id, "perm_id": self.perm_id,
-                "symbol": self.instrument.symbol, "action": self.action,
-                "quantity": self.quantity, "order_type": self.order_type,
-                "limit_price": self.limit_price, "aux_price": self.aux_price, "tif": self.tif,
-                "order_ref": self.order_ref, "status": self.status, "filled": self.filled,
-                "avg_price": self.avg_price}
-
-
-@attrs.define(slots=True, eq=False)
-class _Sub:
-    instrument: Instrument
-    kind: str  # "mkt", "depth", "bars"
-    rows: int = 0
-    smart: bool = False
-    dead: bool = False  # stays subscribed but silent (a feed that never resumed)
-    top: tuple[float, float] = (0.0, 0.0)  # last bid / ask sent in a depth update
-
-
-class _Session:
-    """One client connection."""
-
-    def __init__(self, server: FakeTWS, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
-        self.server = server
-        self.reader = reader
-        self.writer = writer
-        self.client_id: int | None = None
-        self.api_started = False
-        self.closed = False
-        self.md_type = 1
-        self.subs: dict[int, _Sub] = {}
-        self.bulletins = False
-        self.account_updates = False
-        self.recv_times: collections.deque[float] = collections.deque()
-        self._delayed: asyncio.Queue[tuple[float, bytes]] | None = None
-        self._delay_task: asyncio.Task[None] | None = None
-        self.burst_tasks: list[asyncio.Task[None]] = []
-
-    def send(self, *fields: Any) -> None:
-        self.write(p.encode(*fields))
-
-    def write(self, data: bytes) -> None:
-        server = self.server
-        if self.closed or self.writer.transport.is_closing():
-            return  # the client is gone; its socket closes when the read loop sees it
-        if server._stalled:
-            server._counters["stalled_dropped"] += 1
-            return
-        if server.reply_delay > 0:
-            if self._delayed is None:
-                self._delayed = asyncio.Queue()
-                self._delay_task = asyncio.ensure_future(self._send_delayed())
-            self._delayed.put_nowait((time.monotonic() + server.reply_delay, data))
-            return
-        self.writer.write(data)
-
-    async def _send_delayed(self) -> None:
-        assert self._delayed is not None
-        while not self.closed:
-            due, data = await self._delayed.get()
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if not self.closed and not self.server._stalled:
-                self.writer.write(data)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        for task in [self._delay_task, *self.burst_tasks]:
-            if task is not None:
-                task.cancel()
-        with contextlib.suppress(Exception):
-            self.writer.close()
+# Options that configure() may change while the fake runs.
+RUNTIME_OPTIONS = ("max_messages_per_second", "pacing_disconnect_after", "pacing_warning_at",
+                   "reject_off_tick", "reply_delay", "max_fill_size", "max_order_quantity")
 
 
 class FakeTWS:
@@ -229,6 +84,7 @@ class FakeTWS:
 
     ``start()`` returns the connector configuration entry; ``port`` holds the bound port.
     All fault-injection methods are thread-safe and return once the fault is in place.
+    Control methods take and return JSON-able values (see ``testing.control``).
     """
 
     def __init__(
@@ -241,7 +97,8 @@ class FakeTWS:
         max_order_quantity: float = 1_000_000.0, bulletin_interval: float = 0.0,
         historical_max_requests: int = 60, historical_window: float = 600.0,
         historical_identical_interval: float = 15.0, max_messages_per_second: int = 50,
-        client_id: int = 1,
+        pacing_disconnect_after: int = 0, pacing_warning_at: int = 0,
+        reject_off_tick: bool = True, secdef_farm: str = "secdefil", client_id: int = 1,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the fake TWS listens on loopback only")
@@ -257,39 +114,50 @@ class FakeTWS:
         self.min_commission = min_commission
         self.max_order_quantity = max_order_quantity
         self.bulletin_interval = bulletin_interval
-        self.hist_max = historical_max_requests
-        self.hist_window = historical_window
-        self.hist_identical = historical_identical_interval
-        self.max_messages_per_second = max_messages_per_second
+        self.max_messages_per_second = max_messages_per_second  # 0 = no limit
+        self.pacing_disconnect_after = pacing_disconnect_after  # close after N 100s; 0 = never
+        self.pacing_warning_at = pacing_warning_at  # code 0 "Approaching max rate"; 0 = never
+        self.reject_off_tick = reject_off_tick
         self.default_client_id = client_id
         self.reply_delay = 0.0
+        self.stalled = False
         self.rng = random.Random(seed)
         source = instruments if instruments is not None else DEFAULT_INSTRUMENTS
         self.instruments: list[Instrument] = [attrs.evolve(i) for i in source]
         self._by_con_id = {i.con_id: i for i in self.instruments}
+        self._farms = FarmBoard({i.md_farm for i in self.instruments},
+                                {i.hmds_farm for i in self.instruments}, {secdef_farm})
+        self._secdef_farm = secdef_farm
+        self._hist = HistoricalPacing(historical_max_requests, historical_window,
+                                      historical_identical_interval)
         self._next_id = next_valid_id
         self._perm_ids = itertools.count(self.rng.randrange(1_000_000, 2_000_000_000))
+        self._manual_ids = itertools.count(-1, -1)
         self._exec_seq = itertools.count(1)
         self._bulletin_ids = itertools.count(1)
         self._orders: dict[tuple[int, int], FakeOrder] = {}
         self._positions: dict[tuple[str, int], list[float]] = {}  # (account, conId) -> qty, cost
         self._cash = 1_000_000.0
-        self._hist_times: collections.deque[float] = collections.deque()
-        self._hist_last: dict[tuple[Any, ...], float] = {}
-        self._sessions: set[_Session] = set()
-        self._stalled = False
+        self._sessions: set[Session] = set()
         self._md_paused = False
-        self._refuse_until = 0.0
+        self._deferred: list[tuple[str, Session, list[str]]] = []  # (farm, session, request)
         self._reject_next: str | None = None
+        self._cancel_on_accept: str | None = None
+        self._injector = ErrorInjector()
         self._lock = threading.Lock()
+        self._clients_changed = threading.Condition()
         self._orders_received: list[dict[str, Any]] = []
         self._executions: list[dict[str, Any]] = []
+        self._errors_sent: list[dict[str, Any]] = []
+        self._forgotten: list[dict[str, Any]] = []
+        self._requests: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=_REQUEST_LOG)
         self._counters: collections.Counter[str] = collections.Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._handlers: dict[int, Callable[[_Session, list[str]], None]] = {
+        self._handlers: dict[int, Callable[[Session, list[str]], None]] = {
             p.IN_START_API: self._on_start_api,
             p.IN_REQ_CURRENT_TIME: self._on_current_time,
             p.IN_REQ_IDS: self._on_req_ids,
@@ -311,7 +179,7 @@ class FakeTWS:
             p.IN_REQ_GLOBAL_CANCEL: self._on_global_cancel,
             p.IN_REQ_OPEN_ORDERS: self._on_open_orders,
             p.IN_REQ_ALL_OPEN_ORDERS: self._on_all_open_orders,
-            p.IN_REQ_AUTO_OPEN_ORDERS: self._ignore,
+            p.IN_REQ_AUTO_OPEN_ORDERS: self._on_auto_open_orders,
             p.IN_REQ_COMPLETED_ORDERS: self._on_completed_orders,
             p.IN_REQ_EXECUTIONS: self._on_executions,
             p.IN_REQ_POSITIONS: self._on_positions,
@@ -399,31 +267,80 @@ class FakeTWS:
 
         return self._run(call())  # type: ignore[no-any-return]
 
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``name`` in :meth:`stats`."""
+        with self._lock:
+            self._counters[name] += n
+
+    def configure(self, **options: Any) -> dict[str, Any]:
+        """Change run-time options (``RUNTIME_OPTIONS``); returns their values now."""
+        for name, value in options.items():
+            if name not in RUNTIME_OPTIONS:
+                raise ValueError(f"unknown option {name!r}; one of {', '.join(RUNTIME_OPTIONS)}")
+            current = getattr(self, name)
+            if isinstance(current, bool) != isinstance(value, bool) or not isinstance(
+                    value, (int, float)):
+                raise ValueError(f"{name}: expected {type(current).__name__}, got {value!r}")
+            setattr(self, name, type(current)(value))
+        return {name: getattr(self, name) for name in RUNTIME_OPTIONS}
+
     # ================================================================== records
     @property
     def orders_received(self) -> list[dict[str, Any]]:
-        """Every placeOrder the fake received (modifications included), in order."""
+        """Every placeOrder the fake received (modifications and refused ones included), in
+        order, each with its ``outcome``: accepted, modified, rejected <code>, dropped 100,
+        cancelled 202."""
         with self._lock:
-            return list(self._orders_received)
+            return [dict(r) for r in self._orders_received]
 
     @property
     def executions(self) -> list[dict[str, Any]]:
         """Every execution the fake made, in order."""
         with self._lock:
-            return list(self._executions)
+            return [dict(r) for r in self._executions]
+
+    @property
+    def errors_sent(self) -> list[dict[str, Any]]:
+        """Every error / notice message sent: client_id, id, code, message, ts."""
+        with self._lock:
+            return [dict(r) for r in self._errors_sent]
+
+    @property
+    def requests_received(self) -> list[dict[str, Any]]:
+        """The last 100,000 requests: client_id, request (EClient method), id, outcome, ts."""
+        with self._lock:
+            return [dict(r) for r in self._requests]
 
     def orders(self) -> list[dict[str, Any]]:
         """The current state of every order the fake holds."""
         return self._call(lambda: [o.to_dict() for o in self._orders.values()])
 
-    def positions(self) -> dict[tuple[str, str], float]:
-        return self._call(lambda: {(acct, self._by_con_id[cid].symbol): v[0]
-                                   for (acct, cid), v in self._positions.items()})
+    def forgotten_orders(self) -> list[dict[str, Any]]:
+        """Working orders a ``restart(forget=True)`` dropped, as they were then."""
+        with self._lock:
+            return [dict(r) for r in self._forgotten]
+
+    def positions(self) -> list[dict[str, Any]]:
+        """account, symbol, position, avg_cost of every position."""
+        return self._call(lambda: [
+            {"account": acct, "symbol": self._by_con_id[cid].symbol, "position": v[0],
+             "avg_cost": v[1]} for (acct, cid), v in self._positions.items()])
 
     def stats(self) -> dict[str, int]:
-        """Counters: connections, messages, pacing violations, id reuse, ..."""
+        """Counters: connections, messages, error_<code> sent, pacing, id reuse, peaks, ..."""
         with self._lock:
             return dict(self._counters)
+
+    def pacing(self) -> dict[str, int]:
+        """Message pacing as TWS counted it on arrival: the limit, the 100s sent for it, the
+        peak count of messages from one client in any second and in any 100 ms."""
+        with self._lock:
+            c = self._counters
+            return {"max_messages_per_second": self.max_messages_per_second,
+                    "refused": c["message_pacing_violations"], "errors_100": c["error_100"],
+                    "peak_per_second": c["peak_messages_per_second"],
+                    "peak_per_100ms": c["peak_messages_per_100ms"],
+                    "disconnects": c["pacing_disconnects"]}
 
     def subscription_count(self, kind: str = "mkt") -> int:
         """Live subscriptions of ``kind`` (mkt, depth, bars, bulletins) over all clients."""
@@ -435,7 +352,23 @@ class FakeTWS:
 
     @property
     def connected_clients(self) -> int:
-        return sum(1 for s in self._sessions if s.api_started and not s.closed)
+        return sum(1 for s in list(self._sessions) if s.live)
+
+    def wait_connected_clients(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until exactly ``count`` clients are connected (False after ``timeout``):
+        e.g. until TWS has noticed that a killed client is gone."""
+        with self._clients_changed:
+            return self._clients_changed.wait_for(lambda: self.connected_clients == count,
+                                                  timeout)
+
+    def _clients_changed_now(self) -> None:
+        with self._clients_changed:
+            self._clients_changed.notify_all()
+
+    @property
+    def next_valid_id(self) -> int:
+        """The id nextValidId hands out now."""
+        return self._next_id
 
     def instrument(self, symbol: str) -> Instrument:
         for inst in self.instruments:
@@ -443,25 +376,50 @@ class FakeTWS:
                 return inst
         raise KeyError(symbol)
 
+    def farms(self) -> dict[str, dict[str, Any]]:
+        """Every farm: its kind (market, hmds, secdef), whether it is up or inactive."""
+        return self._call(self._farms.snapshot)
+
     # ================================================================== fault injection
+    def inject_error(self, request: str, code: int, count: int = 1, *,
+                     message: str | None = None, variant: str | None = None,
+                     reason: str = "") -> dict[str, Any]:
+        """Answer the next ``count`` requests of kind ``request`` (the EClient method name:
+        placeOrder, cancelOrder, reqMktData, reqHistoricalData, ...) with error ``code``, its
+        real text (or ``message``) and TWS's side effect: 100 drops the request, order and
+        request errors refuse it (a modification leaves the order as it was), 202 accepts the
+        order and cancels it, 21xx notices are sent and the request still served. ``variant``
+        picks 162's text (pacing, no_data, no_permissions, not_available); ``reason`` fills
+        201 / 202 / 321. Raises ValueError for a code TWS never sends for that request."""
+        return self._injector.arm(request, code, count, message=message, variant=variant,
+                                  reason=reason).to_dict()
+
+    def pending_errors(self) -> list[dict[str, Any]]:
+        """Injected errors not used yet."""
+        return self._injector.pending()
+
+    def clear_errors(self) -> None:
+        """Disarm every injected error."""
+        self._injector.clear()
+
     def drop_connections(self) -> None:
         """Cut every client connection now (the clients see a peer close)."""
         self._call(self._drop_all)
 
     def _drop_all(self) -> None:
         for session in list(self._sessions):
-            self._counters["dropped"] += 1
+            self.count("dropped")
             with contextlib.suppress(Exception):
                 session.writer.transport.abort()
             session.close()
             self._sessions.discard(session)
+        self._clients_changed_now()
 
     def refuse_connections(self, seconds: float) -> None:
         """Stop listening for ``seconds`` (connects are refused), then listen again."""
         self._run(self._refuse(seconds))
 
     async def _refuse(self, seconds: float) -> None:
-        self._refuse_until = time.monotonic() + seconds
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -473,17 +431,31 @@ class FakeTWS:
 
         self._tasks.append(asyncio.ensure_future(reopen()))
 
-    def restart(self, next_valid_id: int, downtime: float = 0.0) -> None:
-        """Simulate the nightly restart: drop everyone, refuse for ``downtime`` seconds,
-        and hand out ``next_valid_id`` (possibly lower than ids already used) next."""
+    def restart(self, next_valid_id: int, downtime: float = 0.0,
+                forget: bool = False) -> list[dict[str, Any]]:
+        """Simulate the nightly restart: drop everyone, refuse for ``downtime`` seconds, and
+        hand out ``next_valid_id`` (possibly lower than ids already used) next, to this and
+        any later client process. With ``forget`` TWS comes back without the working orders
+        it had acknowledged (they never fill or show again); returns those orders."""
 
-        async def go() -> None:
+        async def go() -> list[dict[str, Any]]:
             self._drop_all()
             self._next_id = next_valid_id
+            lost: list[dict[str, Any]] = []
+            if forget:
+                for key, order in list(self._orders.items()):
+                    if order.working:
+                        del self._orders[key]
+                        lost.append(order.to_dict())
+                with self._lock:
+                    self._forgotten.extend(lost)
+                    self._counters["orders_forgotten"] += len(lost)
+            self.count("restarts")
             if downtime > 0:
                 await self._refuse(downtime)
+            return lost
 
-        self._run(go())
+        return self._run(go())  # type: ignore[no-any-return]
 
     def set_reply_delay(self, seconds: float) -> None:
         """Delay every message the fake sends by ``seconds`` (0 = none)."""
@@ -491,11 +463,16 @@ class FakeTWS:
 
     def stall(self, stalled: bool = True) -> None:
         """Stop (or resume) sending anything while keeping every socket open."""
-        self._stalled = stalled
+        self.stalled = stalled
 
     def send_error(self, code: int, message: str = "", req_id: int = -1) -> None:
-        """Send error ``code`` to every connected client."""
-        self._call(self._broadcast_error, req_id, code, message or f"error {code}")
+        """Send error ``code`` (its known text unless ``message``) to every client."""
+        if not message:
+            try:
+                message = error_text(code)
+            except KeyError:
+                message = f"error {code}"
+        self._call(self._broadcast_error, req_id, code, message)
 
     def _broadcast_error(self, req_id: int, code: int, message: str) -> None:
         for session in self._live_sessions():
@@ -523,26 +500,74 @@ class FakeTWS:
                                                 "restored- data maintained.")
         self._call(go)
 
-    def farm_lost(self) -> None:
-        """2103 / 2105: the market and historical data farms dropped; ticks stop."""
+    def farm_lost(self, farm: str | None = None) -> list[str]:
+        """A farm's connection breaks (every farm when None): 2103 market data, 2105 HMDS,
+        2157 sec-def, naming the farm. Streams of instruments on a lost market-data farm stop
+        (orders still trade); historical / contract requests wait for their farm. Returns the
+        farms that went down."""
+        def go() -> list[str]:
+            lost = []
+            for name in self._farms.select(farm):
+                if name in self._farms.down:
+                    continue
+                self._farms.down.add(name)
+                self._farms.inactive.discard(name)
+                lost.append(name)
+                self.count("farm_outages")
+                self._broadcast_farm(name)
+            return lost
+        return self._call(go)
+
+    def farm_restored(self, farm: str | None = None, resume_streams: bool = True) -> list[str]:
+        """The farm (every lost farm when None) is back: 2104 / 2106 / 2158. With
+        ``resume_streams=False`` the streams it served stay silent until requested again (the
+        feed that stays dead for hours). Requests that waited for it are answered now."""
+        def go() -> list[str]:
+            back = []
+            for name in self._farms.select(farm):
+                if name not in self._farms.down:
+                    continue
+                self._farms.down.discard(name)
+                back.append(name)
+                if not resume_streams and self._farms.kind(name) == MARKET:
+                    for session in self._live_sessions():
+                        for sub in session.subs.values():
+                            if sub.instrument.md_farm == name:
+                                sub.dead = True
+                self._broadcast_farm(name)
+                self._replay_deferred(name)
+            return back
+        return self._call(go)
+
+    def farm_inactive(self, farm: str) -> None:
+        """2108 / 2107: the farm is idle but comes up on demand (data still flows)."""
         def go() -> None:
-            self._md_paused = True
-            self._broadcast_error(-1, 2103, "Market data farm connection is broken:usfarm")
-            self._broadcast_error(-1, 2105, "HMDS data farm connection is broken:ushmds")
+            if FARM_CODES[self._farms.kind(farm)][2] is None:
+                raise ValueError(f"{farm} is a sec-def farm: TWS sends no 'inactive' for it")
+            self._farms.inactive.add(farm)
+            self._broadcast_farm(farm)
         self._call(go)
 
-    def farm_restored(self, resume_streams: bool = True) -> None:
-        """2104 / 2106. With ``resume_streams=False`` the existing subscriptions stay dead
-        until the client requests them again (the feed that stays silent for hours)."""
-        def go() -> None:
-            self._md_paused = False
-            if not resume_streams:
-                for session in self._live_sessions():
-                    for sub in session.subs.values():
-                        sub.dead = True
-            self._broadcast_error(-1, 2104, "Market data farm connection is OK:usfarm")
-            self._broadcast_error(-1, 2106, "HMDS data farm connection is OK:ushmds")
-        self._call(go)
+    def _broadcast_farm(self, farm: str) -> None:
+        code = self._farms.status_code(farm)
+        self._broadcast_error(-1, code, error_text(code, {"farm": farm}))
+
+    def _replay_deferred(self, farm: str) -> None:
+        waiting, self._deferred = self._deferred, []
+        for waited_for, session, fields in waiting:
+            if waited_for != farm:
+                self._deferred.append((waited_for, session, fields))
+            elif session.live:
+                self.count("deferred_answered")
+                with contextlib.suppress(IndexError, ValueError):
+                    self._handlers[int(fields[0])](session, fields)
+
+    def _defer_if_down(self, farm: str, session: Session, fields: list[str]) -> bool:
+        if farm not in self._farms.down:
+            return False
+        self.count("deferred_requests")
+        self._deferred.append((farm, session, fields))
+        return True
 
     def reject_next_order(self, reason: str) -> None:
         """The next placeOrder is rejected with error 201 and ``reason``."""
@@ -565,11 +590,26 @@ class FakeTWS:
             for order in list(self._orders.values()):
                 if not order.working or (symbol and order.instrument.symbol != symbol):
                     continue
-                inst = order.instrument
-                price = order.limit_price or (inst.ask if order.action == "BUY" else inst.bid)
-                self._execute(order, order.remaining, price)
+                self._execute(order, order.remaining, self._fill_price(order))
                 done += 1
             return done
+        return self._call(go)
+
+    def fill_order(self, perm_id: int, quantity: float | None = None,
+                   price: float | None = None) -> dict[str, Any]:
+        """Fill ``quantity`` (default: the rest) of the working order ``perm_id`` at ``price``
+        (default: its limit or the touch); returns the execution."""
+        def go() -> dict[str, Any]:
+            order = self._by_perm_id(perm_id)
+            if not order.working:
+                raise ValueError(f"order {perm_id} is {order.status}, not working")
+            qty = order.remaining if quantity is None else min(float(quantity), order.remaining)
+            if qty <= 0:
+                raise ValueError(f"nothing to fill: quantity {quantity!r}")
+            record = self._execute(order, qty, self._fill_price(order) if price is None
+                                   else float(price))
+            assert record is not None
+            return record
         return self._call(go)
 
     def cancel_working_orders(self, reason: str = "cancelled by TWS") -> int:
@@ -581,6 +621,65 @@ class FakeTWS:
                 self._cancel(order, reason)
             return len(working)
         return self._call(go)
+
+    def cancel_order_by_tws(self, perm_id: int, reason: str = "") -> dict[str, Any]:
+        """TWS cancels one working order itself (202 to its owner); returns the order."""
+        def go() -> dict[str, Any]:
+            order = self._by_perm_id(perm_id)
+            if not order.working:
+                raise ValueError(f"order {perm_id} is {order.status}, not working")
+            self._cancel(order, reason)
+            return order.to_dict()
+        return self._call(go)
+
+    def add_external_order(self, symbol: str, action: str, quantity: float, *,
+                           order_type: str = "LMT", limit_price: float | None = None,
+                           aux_price: float | None = None, client_id: int = 0,
+                           order_id: int | None = None, order_ref: str = "",
+                           tif: str = "DAY", account: str | None = None,
+                           fill: float = 0.0) -> dict[str, Any]:
+        """An order placed by hand in TWS (``client_id`` 0) or by another API client, with a
+        permId, as TWS then holds it: reported to its owner now (client 0 only if it bound
+        TWS's orders), in open orders (reqOpenOrders of its client, reqAllOpenOrders), then
+        completed orders and executions. ``fill`` fills that much at once. Returns the order
+        (a manual order's ``order_id`` is 0 until client 0 binds it)."""
+        def go() -> dict[str, Any]:
+            inst = self.instrument(symbol)
+            if action not in ("BUY", "SELL") or not quantity > 0:
+                raise ValueError(f"bad order: {action} {quantity}")
+            manual = client_id == 0
+            if manual:
+                oid = next(self._manual_ids)
+            else:
+                oid = order_id if order_id is not None else self._next_id
+                if (client_id, oid) in self._orders:
+                    raise ValueError(f"client {client_id} already has order id {oid}")
+                self._next_id = max(self._next_id, oid + 1)
+            order = FakeOrder(oid, client_id, next(self._perm_ids), inst, action,
+                              float(quantity), order_type, limit_price, aux_price, tif,
+                              account or self.accounts[0], order_ref, status="Submitted",
+                              manual=manual)
+            owner = self._owner(0) if manual else self._owner(client_id)
+            if manual and owner is not None and owner.auto_bind:
+                order.bound = True
+            self._orders[(client_id, oid)] = order
+            self.count("external_orders")
+            self._send_order_state(self._order_session(order), order)
+            if fill > 0:
+                self._execute(order, min(float(fill), order.remaining), self._fill_price(order))
+            return order.to_dict()
+        return self._call(go)
+
+    def _by_perm_id(self, perm_id: int) -> FakeOrder:
+        for order in self._orders.values():
+            if order.perm_id == perm_id:
+                return order
+        raise KeyError(f"no order with permId {perm_id}")
+
+    @staticmethod
+    def _fill_price(order: FakeOrder) -> float:
+        inst = order.instrument
+        return order.limit_price or (inst.ask if order.action == "BUY" else inst.bid)
 
     def publish_bulletin(self, message: str, msg_type: int = 1, exchange: str = "") -> None:
         """Send a news bulletin to every client subscribed to bulletins."""
@@ -601,23 +700,23 @@ class FakeTWS:
 
     # ================================================================== connections
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = _Session(self, reader, writer)
-        self._counters["connections"] += 1
+        session = Session(self, reader, writer)
+        self.count("connections")
         self._sessions.add(session)
         try:
             if await reader.readexactly(4) != b"API\0":
-                self._counters["bad_greeting"] += 1
+                self.count("bad_greeting")
                 return
             size = struct.unpack(">I", await reader.readexactly(4))[0]
             low, high = p.parse_version_range((await reader.readexactly(size)).decode())
             if not low <= self.server_version <= high:
-                self._counters["version_mismatch"] += 1
+                self.count("version_mismatch")
                 return
             session.send(self.server_version, time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime()))
             while not session.closed:
                 size = struct.unpack(">I", await reader.readexactly(4))[0]
                 if size > _MAX_MESSAGE:
-                    self._counters["oversized"] += 1
+                    self.count("oversized")
                     return
                 fields = p.split_fields(await reader.readexactly(size))
                 self._dispatch(session, fields)
@@ -626,53 +725,168 @@ class FakeTWS:
         finally:
             session.close()
             self._sessions.discard(session)
+            self._clients_changed_now()
 
-    def _live_sessions(self) -> list[_Session]:
-        return [s for s in self._sessions if s.api_started and not s.closed]
+    def _live_sessions(self) -> list[Session]:
+        return [s for s in self._sessions if s.live]
 
-    def _owner(self, client_id: int) -> _Session | None:
+    def _owner(self, client_id: int) -> Session | None:
         for session in self._sessions:
-            if session.client_id == client_id and session.api_started and not session.closed:
+            if session.client_id == client_id and session.live:
                 return session
         return None
 
-    def _dispatch(self, session: _Session, fields: list[str]) -> None:
-        self._counters["messages"] += 1
-        now = time.monotonic()
-        times = session.recv_times
-        times.append(now)
-        while times and now - times[0] > 1.0:
-            times.popleft()
-        if len(times) > self.max_messages_per_second:
-            self._counters["pacing_violations"] += 1
-            self._error(session, -1, 100, "Max rate of messages per second has been exceeded:"
-                                          f"max={self.max_messages_per_second} rec={len(times)}")
+    def _order_session(self, order: FakeOrder) -> Session | None:
+        """Where TWS reports ``order``'s changes: its client (client 0 for a manual order
+        only once bound)."""
+        if order.manual and not order.bound:
+            return None
+        return self._owner(order.client_id)
+
+    def _dispatch(self, session: Session, fields: list[str]) -> None:
         try:
             msg_id = int(fields[0])
         except (IndexError, ValueError):
-            self._counters["malformed"] += 1
+            self.count("malformed")
             return
+        kind = KIND_BY_MESSAGE.get(msg_id, f"message {msg_id}")
+        arrivals = session.arrivals
+        rec = arrivals.arrive(time.monotonic())
+        with self._lock:
+            counters = self._counters
+            counters["messages"] += 1
+            counters["peak_messages_per_second"] = max(counters["peak_messages_per_second"],
+                                                       arrivals.peak_per_second)
+            counters["peak_messages_per_100ms"] = max(counters["peak_messages_per_100ms"],
+                                                      arrivals.peak_per_100ms)
+        limit = self.max_messages_per_second
+        if limit and rec > limit:
+            self._refuse_paced(session, msg_id, kind, fields, rec)
+            return
+        if self.pacing_warning_at and rec == self.pacing_warning_at:
+            self._error(session, -1, 0, f"Warning: Approaching max rate of {limit} messages per "
+                                        f"second ({rec})")
         handler = self._handlers.get(msg_id)
         if handler is None:
-            self._counters["unhandled"] += 1
+            self.count("unhandled")
+            self._log_request(session, kind, fields, "unhandled")
             return
+        if self._injector.armed:
+            injection = self._injector.take(kind)
+            if injection is not None and self._inject(session, kind, msg_id, fields, injection):
+                return
         try:
             handler(session, fields)
         except (IndexError, ValueError) as exc:
-            self._counters["malformed"] += 1
+            self.count("malformed")
+            self._log_request(session, kind, fields, "malformed")
             self._error(session, -1, 320, f"Error reading request: {exc}")
+            return
+        self._log_request(session, kind, fields, "handled")
+
+    def _log_request(self, session: Session, kind: str, fields: list[str], outcome: str) -> None:
+        record = {"ts": time.time(), "client_id": session.client_id, "request": kind,
+                  "id": request_id(int(fields[0]), fields), "outcome": outcome}
+        with self._lock:
+            self._requests.append(record)
+
+    def _refuse_paced(self, session: Session, msg_id: int, kind: str, fields: list[str],
+                      rec: int) -> None:
+        """Over the message limit: TWS drops the request and answers 100 with its id."""
+        req_id = request_id(msg_id, fields)
+        session.arrivals.refused += 1
+        with self._lock:
+            self._counters["pacing_violations"] += 1
+            self._counters["message_pacing_violations"] += 1
+        if msg_id == p.IN_PLACE_ORDER:
+            self._log_order(session, fields, "dropped 100")
+        self._log_request(session, kind, fields, "dropped 100")
+        self._error(session, req_id, 100, error_text(
+            100, {"max": self.max_messages_per_second, "rec": rec, "id": req_id}))
+        if self.pacing_disconnect_after and \
+                session.arrivals.refused >= self.pacing_disconnect_after:
+            self.count("pacing_disconnects")
+            session.close()  # what is buffered (the 100s) is still flushed
+
+    def _inject(self, session: Session, kind: str, msg_id: int, fields: list[str],
+                injection: Injection) -> bool:
+        """Answer one request with an injected error; True when the request is consumed."""
+        code = injection.code
+        req_id = request_id(msg_id, fields)
+        effect = effect_of(code)
+        self.count("errors_injected")
+        text = injection.message or error_text(
+            code, self._error_context(session, msg_id, fields, req_id, injection),
+            injection.variant)
+        if effect == INFORM:
+            self._error(session, -1, code, text)
+            return False
+        if effect == CANCEL:
+            self._cancel_on_accept = injection.reason
+            try:
+                self._on_place_order(session, fields)
+            except (IndexError, ValueError):
+                self.count("malformed")
+            finally:
+                self._cancel_on_accept = None
+            self._log_request(session, kind, fields, f"injected {code}")
+            return True
+        verb = "dropped" if code == 100 else "rejected"
+        if msg_id == p.IN_PLACE_ORDER:
+            self._log_order(session, fields, f"{verb} {code}")
+            if code != 100:
+                self.count("orders_rejected")
+        self._log_request(session, kind, fields, f"{verb} {code}")
+        self._error(session, req_id, code, text)
+        return True
+
+    def _error_context(self, session: Session, msg_id: int, fields: list[str], req_id: int,
+                       injection: Injection) -> dict[str, Any]:
+        """What the text of an injected error names: ids, the order's state, the contract."""
+        context: dict[str, Any] = {"id": req_id, "reason": injection.reason,
+                                   "max": self.max_messages_per_second,
+                                   "rec": session.arrivals.in_last_second}
+        order = self._orders.get((session.client_id or 0, req_id))
+        if order is not None:
+            context.update(perm_id=order.perm_id, state=order.status)
+        inst = None
+        with contextlib.suppress(IndexError, ValueError):
+            if msg_id in (p.IN_PLACE_ORDER, p.IN_REQ_HISTORICAL_DATA):
+                inst = self._contract_at(fields, 2)
+            elif msg_id in (p.IN_REQ_MKT_DATA, p.IN_REQ_MKT_DEPTH, p.IN_REQ_REAL_TIME_BARS,
+                            p.IN_REQ_CONTRACT_DETAILS):
+                inst = self._contract_at(fields, 3)
+        if inst is not None:
+            context.update(symbol=inst.symbol, sec_type=inst.sec_type,
+                           local_symbol=inst.local_symbol, exchange=inst.exchange,
+                           hmds_exchange="FXSUBPIP" if inst.sec_type == "CASH" else inst.exchange,
+                           farm=inst.md_farm)
+        if msg_id == p.IN_REQ_HISTORICAL_DATA and len(fields) > 19:
+            context.update(self._history_words(fields[19], fields[16]))
+            if inst is not None:
+                context["farm"] = inst.hmds_farm
+        return context
 
     @staticmethod
-    def _error(session: _Session, req_id: int, code: int, message: str) -> None:
+    def _history_words(what: str, bar_size: str) -> dict[str, Any]:
+        word, short = what_words(what)
+        return {"what_word": word, "what_short": short, "bar_seconds": bar_seconds(bar_size)}
+
+    def _error(self, session: Session, req_id: int, code: int, message: str) -> None:
+        record = {"ts": time.time(), "client_id": session.client_id, "id": req_id,
+                  "code": code, "message": message}
+        with self._lock:
+            self._errors_sent.append(record)
+            self._counters[f"error_{code}"] += 1
         session.send(p.ERR_MSG, 2, req_id, code, message, "")
 
-    def _ignore(self, session: _Session, fields: list[str]) -> None:
+    def _ignore(self, session: Session, fields: list[str]) -> None:
         return None
 
-    def _on_start_api(self, session: _Session, fields: list[str]) -> None:
+    def _on_start_api(self, session: Session, fields: list[str]) -> None:
         client_id = int(fields[2])
         if self._owner(client_id) is not None:
-            self._counters["client_id_in_use"] += 1
+            self.count("client_id_in_use")
             self._error(session, -1, 326, "Unable to connect as the client id is already in "
                                           "use. Retry with a unique client id.")
             loop = asyncio.get_running_loop()
@@ -680,22 +894,22 @@ class FakeTWS:
             return
         session.client_id = client_id
         session.api_started = True
-        self._counters["api_starts"] += 1
+        self._clients_changed_now()
+        self.count("api_starts")
         session.send(p.MANAGED_ACCTS, 1, ",".join(self.accounts))
         session.send(p.NEXT_VALID_ID, 1, self._next_id)
-        for code, text in ((2104, "Market data farm connection is OK:usfarm"),
-                           (2106, "HMDS data farm connection is OK:ushmds"),
-                           (2158, "Sec-def data farm connection is OK:secdefnj")):
-            self._error(session, -1, code, text)
+        for farm in self._farms.select(None):
+            code = self._farms.status_code(farm)
+            self._error(session, -1, code, error_text(code, {"farm": farm}))
 
-    def _on_current_time(self, session: _Session, fields: list[str]) -> None:
-        self._counters["current_time"] += 1
+    def _on_current_time(self, session: Session, fields: list[str]) -> None:
+        self.count("current_time")
         session.send(p.CURRENT_TIME, 1, int(time.time()))
 
-    def _on_req_ids(self, session: _Session, fields: list[str]) -> None:
+    def _on_req_ids(self, session: Session, fields: list[str]) -> None:
         session.send(p.NEXT_VALID_ID, 1, self._next_id)
 
-    def _on_managed_accounts(self, session: _Session, fields: list[str]) -> None:
+    def _on_managed_accounts(self, session: Session, fields: list[str]) -> None:
         session.send(p.MANAGED_ACCTS, 1, ",".join(self.accounts))
 
     # ================================================================== contracts
@@ -726,48 +940,47 @@ class FakeTWS:
         """The 12-field contract block a client writes (conId .. tradingClass)."""
         return self._match_contract(fields[start:start + 12])
 
-    def _on_contract_details(self, session: _Session, fields: list[str]) -> None:
+    def _on_contract_details(self, session: Session, fields: list[str]) -> None:
+        if self._defer_if_down(self._secdef_farm, session, fields):
+            return
         req_id = int(fields[2])
         inst = self._contract_at(fields, 3)
         if inst is None:
-            self._counters["unknown_contract"] += 1
+            self.count("unknown_contract")
             self._error(session, req_id, 200, NO_SECURITY)
             return
-        i = inst
-        valid = "SMART,ARCA,NASDAQ,NYSE,BATS,IEX" if i.sec_type == "STK" else i.exchange
-        session.send(
-            p.CONTRACT_DATA, req_id, i.symbol, i.sec_type, "", "0", "", i.exchange, i.currency,
-            i.local_symbol, i.trading_class, i.trading_class, i.con_id, p.num(i.min_tick), "",
-            "ACTVTIME,LMT,MKT,STP,STPLMT,GTC,IOC,FOK,DAY", valid, 1, 0, i.long_name,
-            i.primary_exchange, "", "", "", "", "US/Eastern", "", "", "", "", 0, 1, "", "",
-            "26", "", "COMMON" if i.sec_type == "STK" else "", "0.0001", "0.0001", "100")
+        session.send(*m.contract_details_fields(req_id, inst))
         session.send(p.CONTRACT_DATA_END, 1, req_id)
 
     # ================================================================== market data
-    def _tick_types(self, session: _Session) -> tuple[int, int, int, int]:
+    def _tick_types(self, session: Session) -> tuple[int, int, int, int]:
         if session.md_type in (3, 4):
             return p.TT_DELAYED_BID, p.TT_DELAYED_ASK, p.TT_DELAYED_LAST, p.TT_DELAYED_VOLUME
         return p.TT_BID, p.TT_ASK, p.TT_LAST, p.TT_VOLUME
 
-    def _on_mkt_data(self, session: _Session, fields: list[str]) -> None:
+    def _streaming(self, inst: Instrument) -> bool:
+        return not self._md_paused and inst.md_farm not in self._farms.down
+
+    def _on_mkt_data(self, session: Session, fields: list[str]) -> None:
         req_id = int(fields[2])
         inst = self._contract_at(fields, 3)
         if inst is None:
-            self._counters["unknown_contract"] += 1
+            self.count("unknown_contract")
             self._error(session, req_id, 200, NO_SECURITY)
             return
-        self._counters["mkt_data_requests"] += 1
+        self.count("mkt_data_requests")
         # A burst subscription gets its burst and nothing else (kind "burst" never streams).
-        session.subs[req_id] = _Sub(inst, "burst" if self.burst_ticks else "mkt")
+        session.subs[req_id] = Subscription(inst, "burst" if self.burst_ticks else "mkt")
         if session.md_type != 1:
             session.send(p.MARKET_DATA_TYPE, 1, req_id, session.md_type)
         if self.burst_ticks:
             session.burst_tasks.append(asyncio.ensure_future(
                 self._burst(session, req_id, inst, self.burst_ticks)))
             return
-        self._send_quote(session, req_id, inst)
+        if self._streaming(inst):
+            self._send_quote(session, req_id, inst)
 
-    def _send_quote(self, session: _Session, req_id: int, inst: Instrument) -> None:
+    def _send_quote(self, session: Session, req_id: int, inst: Instrument) -> None:
         bid_t, ask_t, last_t, vol_t = self._tick_types(session)
         d = inst.decimals
         if inst.quotes:
@@ -782,7 +995,7 @@ class FakeTWS:
                      p.num(inst.last_size or 1), 0)
         session.send(p.TICK_SIZE, 6, req_id, vol_t, p.num(inst.volume))
 
-    async def _burst(self, session: _Session, req_id: int, inst: Instrument, n: int) -> None:
+    async def _burst(self, session: Session, req_id: int, inst: Instrument, n: int) -> None:
         """``n`` wire ticks as fast as the client drains them; the last is volume = n."""
         tick = inst.min_tick
         d = inst.decimals
@@ -807,15 +1020,15 @@ class FakeTWS:
         if not session.closed:
             writer.write(b"".join(chunk))
             await writer.drain()
-        self._counters["burst_ticks"] += n
+        self.count("burst_ticks", n)
 
-    def _on_cancel_sub(self, session: _Session, fields: list[str]) -> None:
+    def _on_cancel_sub(self, session: Session, fields: list[str]) -> None:
         session.subs.pop(int(fields[2]), None)
 
-    def _on_market_data_type(self, session: _Session, fields: list[str]) -> None:
+    def _on_market_data_type(self, session: Session, fields: list[str]) -> None:
         session.md_type = int(fields[2])
 
-    def _on_mkt_depth(self, session: _Session, fields: list[str]) -> None:
+    def _on_mkt_depth(self, session: Session, fields: list[str]) -> None:
         req_id = int(fields[2])
         inst = self._match_contract(fields[3:15])
         if inst is None:
@@ -827,10 +1040,12 @@ class FakeTWS:
             return
         rows = max(1, min(int(fields[15] or 5), 20))
         smart = fields[16] == "1"
-        session.subs[req_id] = _Sub(inst, "depth", rows, smart)
-        self._send_depth(session, req_id, session.subs[req_id], insert=True)
+        session.subs[req_id] = Subscription(inst, "depth", rows, smart)
+        if self._streaming(inst):
+            self._send_depth(session, req_id, session.subs[req_id], insert=True)
 
-    def _send_depth(self, session: _Session, req_id: int, sub: _Sub, insert: bool) -> None:
+    def _send_depth(self, session: Session, req_id: int, sub: Subscription,
+                    insert: bool) -> None:
         inst = sub.instrument
         op = 0 if insert else 1
         d = inst.decimals
@@ -848,18 +1063,18 @@ class FakeTWS:
                 else:
                     session.send(p.MARKET_DEPTH, 1, req_id, pos, op, side, price, size)
 
-    def _on_real_time_bars(self, session: _Session, fields: list[str]) -> None:
+    def _on_real_time_bars(self, session: Session, fields: list[str]) -> None:
         req_id = int(fields[2])
         inst = self._contract_at(fields, 3)
         if inst is None:
             self._error(session, req_id, 200, NO_SECURITY)
             return
-        session.subs[req_id] = _Sub(inst, "bars")
+        session.subs[req_id] = Subscription(inst, "bars")
 
-    def _on_news_bulletins(self, session: _Session, fields: list[str]) -> None:
+    def _on_news_bulletins(self, session: Session, fields: list[str]) -> None:
         session.bulletins = True
 
-    def _on_cancel_news(self, session: _Session, fields: list[str]) -> None:
+    def _on_cancel_news(self, session: Session, fields: list[str]) -> None:
         session.bulletins = False
 
     def _bulletin(self, message: str, msg_type: int, exchange: str) -> None:
@@ -868,60 +1083,45 @@ class FakeTWS:
             if session.bulletins:
                 session.send(p.NEWS_BULLETINS, 1, msg_id, msg_type, message, exchange)
 
-    def _on_historical_data(self, session: _Session, fields: list[str]) -> None:
+    def _on_historical_data(self, session: Session, fields: list[str]) -> None:
         req_id = int(fields[1])
         inst = self._contract_at(fields, 2)
+        if inst is not None and self._defer_if_down(inst.hmds_farm, session, fields):
+            return
         end, bar_size, duration, use_rth, what, fmt = fields[15:21]
-        now = time.monotonic()
-        self._counters["historical_requests"] += 1
-        key = (session.client_id, inst.con_id if inst else None, end, bar_size, duration,
-               what, use_rth)
-        while self._hist_times and now - self._hist_times[0] > self.hist_window:
-            self._hist_times.popleft()
-        last = self._hist_last.get(key)
-        self._hist_last[key] = now
-        self._hist_times.append(now)
-        if len(self._hist_times) > self.hist_max or (
-                last is not None and now - last < self.hist_identical):
-            self._counters["pacing_violations"] += 1
-            self._counters["historical_pacing_violations"] += 1
-            self._error(session, req_id, 162, "Historical Market Data Service error message:"
-                                              "API historical data query cancelled: pacing "
-                                              "violation")
+        self.count("historical_requests")
+        con_id = inst.con_id if inst else None
+        identical = (session.client_id, con_id, end, bar_size, duration, what, use_rth)
+        if self._hist.violates(identical, (con_id, what), 2 if what == "BID_ASK" else 1,
+                               time.monotonic()):
+            with self._lock:
+                self._counters["pacing_violations"] += 1
+                self._counters["historical_pacing_violations"] += 1
+            self._error(session, req_id, 162, error_text(162, variant="pacing"))
             return
         if inst is None:
             self._error(session, req_id, 200, NO_SECURITY)
             return
-        step = _bar_seconds(bar_size)
-        span = _duration_seconds(duration)
+        step, span = bar_seconds(bar_size), duration_seconds(duration)
         if step <= 0 or span <= 0:
-            self._error(session, req_id, 321, f"Error validating request: bar size "
-                                              f"{bar_size!r} duration {duration!r}")
+            self._error(session, req_id, 321, error_text(
+                321, {"tag": "bS", "reason": f"Invalid bar size {bar_size!r} or duration "
+                                             f"{duration!r}"}))
             return
-        count = max(1, min(int(span // step), 2000))
-        rng = random.Random(inst.con_id * 7919 + count)
-        end_ts = int(time.time()) // step * step
-        price = inst.price
-        bars: list[Any] = []
-        for n in range(count):
-            ts = end_ts - (count - n) * step
-            o = inst.round(price)
-            c = inst.round(max(o * (1 + rng.gauss(0, 0.001)), inst.min_tick))
-            h = max(o, c) + inst.min_tick * rng.randrange(0, 4)
-            low = max(min(o, c) - inst.min_tick * rng.randrange(0, 4), inst.min_tick)
-            vol = rng.randrange(100, 10_000)
-            if fmt == "2":
-                date = str(ts)
-            elif step >= 86400:
-                date = time.strftime("%Y%m%d", time.gmtime(ts))
-            else:
-                date = time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime(ts))
-            d = inst.decimals
-            bars += [date, p.num(o, d), p.num(inst.round(h), d), p.num(inst.round(low), d),
-                     p.num(c, d), vol, p.num(inst.round((o + c) / 2), d), rng.randrange(1, 50)]
-            price = c
-        start_text = time.strftime("%Y%m%d %H:%M:%S", time.gmtime(end_ts - count * step))
-        end_text = time.strftime("%Y%m%d %H:%M:%S", time.gmtime(end_ts))
+        context = {"symbol": inst.symbol, "sec_type": inst.sec_type,
+                   "local_symbol": inst.local_symbol, "exchange": inst.exchange,
+                   "hmds_exchange": "FXSUBPIP" if inst.sec_type == "CASH" else inst.exchange,
+                   **self._history_words(what, bar_size)}
+        if what.upper() not in history_types(inst):
+            self.count("historical_not_available")
+            self._error(session, req_id, 162, error_text(162, context, "not_available"))
+            return
+        start_text, end_text, count, bars = make_bars(
+            inst, step, span, parse_end_time(end, time.time()), fmt)
+        if count == 0:
+            self.count("historical_no_data")
+            self._error(session, req_id, 162, error_text(162, context, "no_data"))
+            return
         session.send(p.HISTORICAL_DATA, req_id, start_text, end_text, count, *bars)
 
     # ================================================================== market simulation
@@ -967,6 +1167,8 @@ class FakeTWS:
                 bar[6] += 1
 
     def _publish_quote(self, inst: Instrument) -> None:
+        if not self._streaming(inst):
+            return
         d = inst.decimals
         bid, ask, last = p.num(inst.bid, d), p.num(inst.ask, d), p.num(inst.last, d)
         for session in self._sessions:
@@ -997,6 +1199,8 @@ class FakeTWS:
                 bar, inst.bar = inst.bar, None
                 if bar is None:
                     bar = [inst.last, inst.last, inst.last, inst.last, 0.0, 0.0, 0]
+                if not self._streaming(inst):
+                    continue
                 wap = bar[5] / bar[4] if bar[4] else bar[3]
                 d = inst.decimals
                 for session in self._live_sessions():
@@ -1014,62 +1218,102 @@ class FakeTWS:
             self._bulletin(f"Fake TWS bulletin #{n}: exchange notice", 1, "NYSE")
 
     # ================================================================== orders
-    def _on_place_order(self, session: _Session, fields: list[str]) -> None:
-        order_id = int(fields[1])
+    def _parse_order(self, session: Session, fields: list[str]) -> dict[str, Any]:
         inst = self._contract_at(fields, 2)
         action, qty_text, order_type, lmt, aux, tif = fields[16:22]
-        account, order_ref = fields[23], fields[26]
-        client_id = session.client_id or 0
-        received = {"order_id": order_id, "client_id": client_id, "order_ref": order_ref,
-                    "symbol": inst.symbol if inst else fields[3], "action": action,
-                    "quantity": float(qty_text or 0), "order_type": order_type,
-                    "limit_price": float(lmt) if lmt else None,
-                    "aux_price": float(aux) if aux else None, "tif": tif, "account": account,
-                    "ts": time.time()}
+        return {"order_id": int(fields[1]), "client_id": session.client_id or 0,
+                "order_ref": fields[26], "symbol": inst.symbol if inst else fields[3],
+                "action": action, "quantity": float(qty_text or 0), "order_type": order_type,
+                "limit_price": float(lmt) if lmt else None,
+                "aux_price": float(aux) if aux else None, "tif": tif, "account": fields[23],
+                "ts": time.time()}
+
+    def _log_order(self, session: Session, fields: list[str] | dict[str, Any],
+                   outcome: str) -> None:
+        if isinstance(fields, dict):
+            received = fields
+        else:
+            try:
+                received = self._parse_order(session, fields)
+            except (IndexError, ValueError):
+                received = {"order_id": request_id(p.IN_PLACE_ORDER, fields),
+                            "client_id": session.client_id or 0, "malformed": True,
+                            "ts": time.time()}
+        received["outcome"] = outcome
         with self._lock:
             self._orders_received.append(received)
             self._counters["orders_received"] += 1
-        key = (client_id, order_id)
-        existing = self._orders.get(key)
+
+    def _on_place_order(self, session: Session, fields: list[str]) -> None:
+        received = self._parse_order(session, fields)
+        order_id, client_id = received["order_id"], received["client_id"]
+        inst = self._contract_at(fields, 2)
+        action, qty_text, order_type, lmt, aux, tif = fields[16:22]
+        existing = self._orders.get((client_id, order_id))
         if existing is not None:
-            with self._lock:
-                self._counters["order_id_reuse"] += 1
+            self.count("order_id_reuse")
             if not existing.working:
-                self._error(session, order_id, 103, f"Duplicate order id: {order_id}")
+                code = 104 if existing.status == "Filled" else 103
+                self._log_order(session, received, f"rejected {code}")
+                self._error(session, order_id, code, error_text(code))
                 return
             # TWS treats a known working order id as a modification of that order.
+            if self._off_tick(existing.instrument, lmt, aux):
+                self._log_order(session, received, "rejected 110")
+                self._error(session, order_id, 110, error_text(110))
+                return
             existing.quantity = float(qty_text or existing.quantity)
             existing.limit_price = float(lmt) if lmt else existing.limit_price
             existing.aux_price = float(aux) if aux else existing.aux_price
+            self._log_order(session, received, "modified")
             self._send_order_state(session, existing)
             self._match(existing.instrument)
             return
         self._next_id = max(self._next_id, order_id + 1)
-        reason = self._validate(inst, fields[16:22])
-        if reason is None and self._reject_next is not None:
-            reason, self._reject_next = self._reject_next, None
         if inst is None:
+            self._log_order(session, received, "rejected 200")
             self._error(session, order_id, 200, NO_SECURITY)
             return
+        reason = self._validate(inst, fields[16:22])
+        if reason is None and self._off_tick(inst, lmt, aux):
+            self.count("orders_rejected")
+            self._log_order(session, received, "rejected 110")
+            self._error(session, order_id, 110, error_text(110))
+            return
+        if reason is None and self._reject_next is not None:
+            reason, self._reject_next = self._reject_next, None
         if reason is not None:
-            self._counters["orders_rejected"] += 1
-            self._error(session, order_id, 201, f"Order rejected - reason:{reason}")
+            self.count("orders_rejected")
+            self._log_order(session, received, "rejected 201")
+            self._error(session, order_id, 201, error_text(201, {"reason": reason}))
             return
         order = FakeOrder(order_id, client_id, next(self._perm_ids), inst, action,
                           float(qty_text), order_type, float(lmt) if lmt else None,
                           float(aux) if aux else None, tif or "DAY",
-                          account or self.accounts[0], order_ref)
+                          received["account"] or self.accounts[0], received["order_ref"])
         order.status = "PreSubmitted" if order_type in ("STP", "STP LMT") else "Submitted"
-        self._orders[key] = order
+        self._orders[(client_id, order_id)] = order
         self._send_order_state(session, order)
+        if self._cancel_on_accept is not None:
+            self._log_order(session, received, "cancelled 202")
+            self._cancel(order, self._cancel_on_accept)
+            return
+        self._log_order(session, received, "accepted")
         self._match(inst, only=order)
         if order.working and tif in ("IOC", "FOK"):
             self._cancel(order, "IOC/FOK order not filled at once")
 
-    def _validate(self, inst: Instrument | None, order_fields: list[str]) -> str | None:
+    def _off_tick(self, inst: Instrument, lmt: str, aux: str) -> bool:
+        if not self.reject_off_tick:
+            return False
+        try:
+            prices = [float(text) for text in (lmt, aux) if text]
+        except ValueError:
+            return False
+        return any(math.isfinite(price) and not inst.on_tick(price) for price in prices)
+
+    def _validate(self, inst: Instrument, order_fields: list[str]) -> str | None:
         action, qty_text, order_type, lmt, aux, tif = order_fields
-        if inst is None:
-            return None
         if not inst.tradable:
             return f"{inst.symbol} {inst.sec_type} is not tradable"
         if action not in ("BUY", "SELL"):
@@ -1092,17 +1336,16 @@ class FakeTWS:
             return f"time in force {tif!r} is not supported"
         return None
 
-    def _send_order_state(self, session: _Session | None, order: FakeOrder) -> None:
+    def _send_order_state(self, session: Session | None, order: FakeOrder) -> None:
         if session is None:
             return
-        session.send(*_open_order_fields(order))
-        self._send_status(session, order)
+        session.send(*m.open_order_fields(order))
+        session.send(*m.order_status_fields(order))
 
-    @staticmethod
-    def _send_status(session: _Session, order: FakeOrder) -> None:
-        session.send(p.ORDER_STATUS, order.order_id, order.status, p.num(order.filled),
-                     p.num(order.remaining), p.num(order.avg_price), order.perm_id, 0,
-                     p.num(order.last_fill_price), order.client_id, "", 0)
+    def _send_status_to_owner(self, order: FakeOrder) -> None:
+        session = self._order_session(order)
+        if session is not None:
+            session.send(*m.order_status_fields(order))
 
     def _match(self, inst: Instrument, only: FakeOrder | None = None) -> None:
         orders = [only] if only is not None else [
@@ -1125,9 +1368,9 @@ class FakeTWS:
                 continue
             self._execute(order, min(order.remaining, self.max_fill_size), touch)
 
-    def _execute(self, order: FakeOrder, qty: float, price: float) -> None:
+    def _execute(self, order: FakeOrder, qty: float, price: float) -> dict[str, Any] | None:
         if qty <= 0:
-            return
+            return None
         inst = order.instrument
         order.executions += 1
         new_filled = order.filled + qty
@@ -1138,7 +1381,6 @@ class FakeTWS:
             order.status = "Filled"
             order.completed_time = time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime())
         exec_id = f"{order.perm_id:08x}.{next(self._exec_seq):08x}.01.01"
-        ts = time.time()
         side = "BOT" if order.action == "BUY" else "SLD"
         signed = qty if order.action == "BUY" else -qty
         pos = self._positions.setdefault((order.account, inst.con_id), [0.0, 0.0])
@@ -1147,74 +1389,80 @@ class FakeTWS:
         pos[0] += signed
         self._cash -= signed * price
         commission = max(self.min_commission, self.commission_per_share * qty)
-        record = {"exec_id": exec_id, "order_id": order.order_id, "perm_id": order.perm_id,
+        record = {"exec_id": exec_id, "order_id": order.reported_id, "perm_id": order.perm_id,
                   "client_id": order.client_id, "order_ref": order.order_ref,
                   "symbol": inst.symbol, "con_id": inst.con_id, "side": side, "shares": qty,
                   "price": price, "cum_qty": order.filled, "avg_price": order.avg_price,
-                  "account": order.account, "ts": ts, "commission": commission}
+                  "account": order.account, "ts": time.time(), "commission": commission,
+                  "manual": order.manual}
         with self._lock:
             self._executions.append(record)
             self._counters["executions"] += 1
-        session = self._owner(order.client_id)
+        session = self._order_session(order)
         if session is not None:
-            session.send(*_exec_fields(-1, record, inst))
-            self._send_status(session, order)
-            session.send(*_commission_fields(record))
-
-    def _send_status_to_owner(self, order: FakeOrder) -> None:
-        session = self._owner(order.client_id)
-        if session is not None:
-            self._send_status(session, order)
+            session.send(*m.exec_fields(-1, record, inst))
+            session.send(*m.order_status_fields(order))
+            session.send(*m.commission_fields(record))
+        return dict(record)
 
     def _cancel(self, order: FakeOrder, reason: str = "") -> None:
         order.status = "Cancelled"
         order.completed_time = time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime())
-        self._counters["orders_cancelled"] += 1
-        session = self._owner(order.client_id)
+        self.count("orders_cancelled")
+        session = self._order_session(order)
         if session is not None:
-            self._send_status(session, order)
-            self._error(session, order.order_id, 202, f"Order Canceled - reason:{reason}")
+            session.send(*m.order_status_fields(order))
+            self._error(session, order.reported_id, 202, error_text(202, {"reason": reason}))
 
-    def _on_cancel_order(self, session: _Session, fields: list[str]) -> None:
+    def _on_cancel_order(self, session: Session, fields: list[str]) -> None:
         order_id = int(fields[2])
         order = self._orders.get((session.client_id or 0, order_id))
         if order is None:
-            self._error(session, order_id, 135, f"Can't find order with id ={order_id}")
+            self._error(session, order_id, 10147, error_text(10147, {"id": order_id}))
             return
         if not order.working:
-            self._error(session, order_id, 10148, f"OrderId {order_id} that needs to be "
-                                                  f"cancelled cannot be cancelled, state: "
-                                                  f"{order.status}.")
+            self._error(session, order_id, 10148, error_text(10148, {"id": order_id,
+                                                                     "state": order.status}))
             return
         self._cancel(order)
 
-    def _on_global_cancel(self, session: _Session, fields: list[str]) -> None:
+    def _on_global_cancel(self, session: Session, fields: list[str]) -> None:
         for order in list(self._orders.values()):
             if order.working:
                 self._cancel(order, "global cancel")
 
-    def _on_open_orders(self, session: _Session, fields: list[str]) -> None:
+    def _on_open_orders(self, session: Session, fields: list[str]) -> None:
+        """This client's working orders (client 0: TWS's manual orders too)."""
         for order in self._orders.values():
             if order.working and order.client_id == session.client_id:
                 self._send_order_state(session, order)
         session.send(p.OPEN_ORDER_END, 1)
 
-    def _on_all_open_orders(self, session: _Session, fields: list[str]) -> None:
+    def _on_all_open_orders(self, session: Session, fields: list[str]) -> None:
         for order in self._orders.values():
             if order.working:
                 self._send_order_state(session, order)
         session.send(p.OPEN_ORDER_END, 1)
 
-    def _on_completed_orders(self, session: _Session, fields: list[str]) -> None:
+    def _on_auto_open_orders(self, session: Session, fields: list[str]) -> None:
+        """reqAutoOpenOrders: only client 0 may bind the orders placed in TWS from now on."""
+        if session.client_id != 0:
+            self.count("auto_open_orders_ignored")
+            return
+        session.auto_bind = fields[2] == "1"
+
+    def _on_completed_orders(self, session: Session, fields: list[str]) -> None:
+        api_only = len(fields) > 1 and fields[1] == "1"
         for order in self._orders.values():
-            if not order.working:
-                session.send(*_completed_order_fields(order))
+            if not order.working and not (api_only and order.manual):
+                session.send(*m.completed_order_fields(order))
         session.send(p.COMPLETED_ORDERS_END)
 
-    def _on_executions(self, session: _Session, fields: list[str]) -> None:
+    def _on_executions(self, session: Session, fields: list[str]) -> None:
         req_id = int(fields[2])
         client_id, account, since, symbol, sec_type, _exchange, side = (fields + [""] * 10)[3:10]
-        since_ts = _parse_exec_time(since)
+        since_ts = parse_exec_time(since)
+        want_side = ("BOT" if side.upper().startswith("B") else "SLD") if side else ""
         with self._lock:
             records = list(self._executions)
         for record in records:
@@ -1226,15 +1474,13 @@ class FakeTWS:
                 continue
             if symbol and symbol.upper() != record["symbol"]:
                 continue
-            if side and side.upper()[:1] != record["side"][:1].replace("S", "S"):
-                want = "BOT" if side.upper().startswith("B") else "SLD"
-                if want != record["side"]:
-                    continue
+            if want_side and want_side != record["side"]:
+                continue
             inst = self._by_con_id[record["con_id"]]
             if sec_type and sec_type.upper() != inst.sec_type:
                 continue
-            session.send(*_exec_fields(req_id, record, inst))
-            session.send(*_commission_fields(record))
+            session.send(*m.exec_fields(req_id, record, inst))
+            session.send(*m.commission_fields(record))
         session.send(p.EXECUTION_DATA_END, 1, req_id)
 
     # ================================================================== account
@@ -1243,11 +1489,9 @@ class FakeTWS:
         return [(acct, self._by_con_id[cid], v[0], v[1]) for (acct, cid), v in
                 self._positions.items() if account in (None, "", acct)]
 
-    def _on_positions(self, session: _Session, fields: list[str]) -> None:
+    def _on_positions(self, session: Session, fields: list[str]) -> None:
         for acct, i, qty, cost in self._position_rows():
-            session.send(p.POSITION_DATA, 3, acct, i.con_id, i.symbol, i.sec_type, "", "0", "",
-                         "", i.exchange, i.currency, i.local_symbol, i.trading_class,
-                         p.num(qty), p.num(cost))
+            session.send(p.POSITION_DATA, 3, acct, *m.contract_11(i), p.num(qty), p.num(cost))
         session.send(p.POSITION_END, 1)
 
     def _account_values(self) -> list[tuple[str, str, str]]:
@@ -1257,7 +1501,7 @@ class FakeTWS:
                 "USD"), ("GrossPositionValue", f"{value:.2f}", "USD"),
                 ("BuyingPower", f"{4 * net:.2f}", "USD"), ("AccountType", "INDIVIDUAL", "")]
 
-    def _on_account_updates(self, session: _Session, fields: list[str]) -> None:
+    def _on_account_updates(self, session: Session, fields: list[str]) -> None:
         subscribe, account = fields[2] == "1", fields[3] if len(fields) > 3 else ""
         session.account_updates = subscribe
         if not subscribe:
@@ -1267,127 +1511,23 @@ class FakeTWS:
             session.send(p.ACCT_VALUE, 2, tag, val, cur, account)
         for _acct, i, qty, cost in self._position_rows(account):
             market_value = qty * i.last
-            session.send(p.PORTFOLIO_VALUE, 8, i.con_id, i.symbol, i.sec_type, "", "0", "", "",
-                         i.primary_exchange, i.currency, i.local_symbol, i.trading_class,
-                         p.num(qty), p.num(i.last), p.num(market_value), p.num(cost),
-                         p.num(market_value - qty * cost), "0", account)
+            session.send(p.PORTFOLIO_VALUE, 8, i.con_id, i.symbol, i.sec_type, i.expiry, "0", "",
+                         i.multiplier, i.primary_exchange, i.currency, i.local_symbol,
+                         i.trading_class, p.num(qty), p.num(i.last), p.num(market_value),
+                         p.num(cost), p.num(market_value - qty * cost), "0", account)
         session.send(p.ACCT_UPDATE_TIME, 1, time.strftime("%H:%M", time.gmtime()))
         session.send(p.ACCT_DOWNLOAD_END, 1, account)
 
-    def _on_account_updates_multi(self, session: _Session, fields: list[str]) -> None:
+    def _on_account_updates_multi(self, session: Session, fields: list[str]) -> None:
         req_id, account, model = int(fields[2]), fields[3], fields[4]
         for tag, val, cur in self._account_values():
             session.send(p.ACCOUNT_UPDATE_MULTI, 1, req_id, account, model, tag, val, cur)
         session.send(p.ACCOUNT_UPDATE_MULTI_END, 1, req_id)
 
-    def _on_account_summary(self, session: _Session, fields: list[str]) -> None:
+    def _on_account_summary(self, session: Session, fields: list[str]) -> None:
         req_id = int(fields[2])
         for account in self.accounts:
             for tag, val, cur in self._account_values():
                 session.send(p.ACCOUNT_SUMMARY, 1, req_id, account, tag, val, cur)
         session.send(p.ACCOUNT_SUMMARY_END, 1, req_id)
 
-
-# ====================================================================== message builders
-def _contract_11(i: Instrument) -> list[Any]:
-    return [i.con_id, i.symbol, i.sec_type, "", "0", "", "", i.exchange, i.currency,
-            i.local_symbol, i.trading_class]
-
-
-def _open_order_fields(o: FakeOrder) -> list[Any]:
-    """openOrder (5) at server version 176, field for field as the decoders read it."""
-    e = ""
-    return [
-        p.OPEN_ORDER, o.order_id, *_contract_11(o.instrument),
-        o.action, p.num(o.quantity), o.order_type, p.num(o.limit_price),
-        p.num(o.aux_price), o.tif, e, o.account, "O", 0, o.order_ref, o.client_id,
-        o.perm_id, 0, 0, 0, e, e,
-        e, e, e, e, e, e, e, e, e, 0, e, -1, 0, e, e, e, e, e, e, 0, 0, 0, e, 0, 0, 0, e, 0,
-        0, e, 0, e, e,
-        0, 0, e, e, e, e, e,
-        0, 0, 0,
-        e, e, e,
-        e,
-        0, e, e, 0, 0,
-        e,
-        0, 0, o.status, e, e, e, e, e, e, e, e, e, e, e, e, e, e, 0, 0,
-        0,
-        e, e, e, e, e, e, e, 0, e, e, e, e, 0, 0, 0, 0,
-        e, e, 0,
-        e, e, e, e, e,
-    ]
-
-
-def _completed_order_fields(o: FakeOrder) -> list[Any]:
-    """completedOrder (101) at server version 176."""
-    e = ""
-    return [
-        p.COMPLETED_ORDER, *_contract_11(o.instrument),
-        o.action, p.num(o.quantity), o.order_type, p.num(o.limit_price), p.num(o.aux_price),
-        o.tif, e, o.account, "O", 0, o.order_ref, o.perm_id, 0, 0, 0, e,
-        e, e, e, e, e, e, e, e, e, 0, e, -1, e, e, e, e, e, e, 0, 0, e, 0, 0, e, 0, e, e,
-        0, 0, e, e, e,
-        0, 0, 0,
-        e, e, e,
-        e,
-        e, e, 0, 0,
-        e,
-        0, o.status, 0, 0,
-        0,
-        e, e, e, 0, 0, e, p.num(o.filled), 0, 0, e, 0, 0, e, o.completed_time, o.status,
-        e, e, e, e, e,
-    ]
-
-
-def _exec_fields(req_id: int, r: dict[str, Any], i: Instrument) -> list[Any]:
-    """execDetails (11): exactly the 31 fields ib_insync unpacks."""
-    when = time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime(r["ts"]))
-    return [p.EXECUTION_DATA, req_id, r["order_id"], i.con_id, i.symbol, i.sec_type, "", "0",
-            "", "", i.exchange, i.currency, i.local_symbol, i.trading_class, r["exec_id"], when,
-            r["account"], i.primary_exchange or i.exchange, r["side"], p.num(r["shares"]),
-            p.num(r["price"]), r["perm_id"], r["client_id"], 0, p.num(r["cum_qty"]),
-            p.num(r["avg_price"]), r["order_ref"], "", "", "", 1]
-
-
-def _commission_fields(r: dict[str, Any]) -> list[Any]:
-    return [p.COMMISSION_REPORT, 1, r["exec_id"], p.num(r["commission"]), "USD",
-            p.UNSET_DOUBLE_TEXT, "", ""]
-
-
-def _parse_exec_time(text: str) -> float | None:
-    """reqExecutions' time filter: ``yyyymmdd hh:mm:ss`` or ``yyyymmdd-hh:mm:ss`` (UTC)."""
-    text = text.strip()
-    if not text:
-        return None
-    import calendar
-
-    try:
-        parsed = time.strptime(text[:17].replace("-", " "), "%Y%m%d %H:%M:%S")
-    except ValueError:
-        return None
-    return float(calendar.timegm(parsed))
-
-
-_UNITS = {"S": 1, "D": 86400, "W": 7 * 86400, "M": 30 * 86400, "Y": 365 * 86400}
-
-
-def _duration_seconds(text: str) -> int:
-    try:
-        count, unit = text.split()
-        return int(count) * _UNITS[unit.upper()[0]]
-    except (ValueError, KeyError):
-        return 0
-
-
-def _bar_seconds(text: str) -> int:
-    try:
-        count, unit = text.split()
-        n = int(count)
-    except ValueError:
-        return 0
-    unit = unit.lower()
-    for prefix, seconds in (("sec", 1), ("min", 60), ("hour", 3600), ("day", 86400),
-                            ("week", 7 * 86400), ("month", 30 * 86400)):
-        if unit.startswith(prefix):
-            return n * seconds
-    return 0
