@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from stockfish_core import serialization
 from stockfish_core.enums import _TERMINAL, OrderSide, OrderStatus, OrderType, TimeInForce
 from stockfish_core.models import now_ns, ns_to_datetime
 
@@ -97,9 +98,7 @@ class Fill:
     venue_order_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        from stockfish_core.serialization import converter
-
-        return converter.unstructure(self)  # type: ignore[no-any-return]
+        return serialization.converter().unstructure(self)  # type: ignore[no-any-return]
 
 
 def _side(value: Any) -> OrderSide:

@@ -9,7 +9,7 @@ import attrs
 
 from stockfish_core.capabilities import Capabilities
 from stockfish_core.enums import DataType, OrderType
-from stockfish_core.hookspecs import hookimpl
+from stockfish_core.registry import ConnectorType, connector_types, simulated_venues
 from stockfish_core.settings import ConnectorSettings, non_negative, positive
 
 __all__ = ["CAPABILITIES", "SimSettings"]
@@ -70,17 +70,10 @@ class _SimDemoVenue:
             self.venue.drop()
 
 
-@hookimpl
-def stockfish_register_connectors(register: Any) -> None:
-    from stockfish_core.plugins import ConnectorType
+stockfish_register_connectors = connector_types(ConnectorType(
+    name="sim", connector_class="stockfish_core.sim:SimConnector",
+    settings_class=SimSettings,
+    description="In-process paper venue: random-walk data, fills, fault injection",
+    capabilities=CAPABILITIES, install_hint="built into stockfish-core"))
 
-    register(ConnectorType(
-        name="sim", connector_class="stockfish_core.sim:SimConnector",
-        settings_class=SimSettings,
-        description="In-process paper venue: random-walk data, fills, fault injection",
-        capabilities=CAPABILITIES, install_hint="built into stockfish-core"))
-
-
-@hookimpl
-def stockfish_simulated_venues(register: Any) -> None:
-    register("sim", _SimDemoVenue)
+stockfish_simulated_venues = simulated_venues(sim=_SimDemoVenue)

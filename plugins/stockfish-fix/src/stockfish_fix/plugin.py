@@ -6,7 +6,7 @@ from typing import Any
 
 from stockfish_core.capabilities import Capabilities
 from stockfish_core.enums import DataType, OrderType
-from stockfish_core.hookspecs import hookimpl
+from stockfish_core.registry import ConnectorType, connector_types, simulated_venues
 
 from stockfish_fix.settings import FIXSettings
 
@@ -54,17 +54,10 @@ class FIXVenueFactory:
         return self.venue.orders_received_count(client_order_id) if self.venue else 0
 
 
-@hookimpl
-def stockfish_register_connectors(register: Any) -> None:
-    from stockfish_core.plugins import ConnectorType
+stockfish_register_connectors = connector_types(ConnectorType(
+    name="fix", connector_class="stockfish_fix.connector:FIXConnector",
+    settings_class=FIXSettings,
+    description="FIX 4.2 / 4.4 / 5.0 SP2 venues over QuickFIX (orders and market data)",
+    capabilities=CAPABILITIES, install_hint="pip install stockfish-fix"))
 
-    register(ConnectorType(
-        name="fix", connector_class="stockfish_fix.connector:FIXConnector",
-        settings_class=FIXSettings,
-        description="FIX 4.2 / 4.4 / 5.0 SP2 venues over QuickFIX (orders and market data)",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-fix"))
-
-
-@hookimpl
-def stockfish_simulated_venues(register: Any) -> None:
-    register("fix", FIXVenueFactory)
+stockfish_simulated_venues = simulated_venues(fix=FIXVenueFactory)

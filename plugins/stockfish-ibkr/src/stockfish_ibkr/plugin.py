@@ -6,7 +6,7 @@ from typing import Any
 
 from stockfish_core.capabilities import Capabilities
 from stockfish_core.enums import DataType, OrderType
-from stockfish_core.hookspecs import hookimpl
+from stockfish_core.registry import ConnectorType, connector_types, simulated_venues
 
 from stockfish_ibkr.settings import IBKRSettings
 
@@ -43,17 +43,10 @@ class FakeTWSVenue:
             self.tws.drop_connections()
 
 
-@hookimpl
-def stockfish_register_connectors(register: Any) -> None:
-    from stockfish_core.plugins import ConnectorType
+stockfish_register_connectors = connector_types(ConnectorType(
+    name="ibkr", connector_class="stockfish_ibkr.connector:IBKRConnector",
+    settings_class=IBKRSettings,
+    description="Interactive Brokers TWS / IB Gateway (ib_insync or ib_async)",
+    capabilities=CAPABILITIES, install_hint="pip install stockfish-ibkr"))
 
-    register(ConnectorType(
-        name="ibkr", connector_class="stockfish_ibkr.connector:IBKRConnector",
-        settings_class=IBKRSettings,
-        description="Interactive Brokers TWS / IB Gateway (ib_insync or ib_async)",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-ibkr"))
-
-
-@hookimpl
-def stockfish_simulated_venues(register: Any) -> None:
-    register("ibkr", FakeTWSVenue)
+stockfish_simulated_venues = simulated_venues(ibkr=FakeTWSVenue)

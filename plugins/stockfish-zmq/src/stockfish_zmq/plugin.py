@@ -6,7 +6,7 @@ from typing import Any
 
 from stockfish_core.capabilities import Capabilities
 from stockfish_core.enums import DataType
-from stockfish_core.hookspecs import hookimpl
+from stockfish_core.registry import ConnectorType, connector_types, simulated_venues
 
 from stockfish_zmq.settings import ZMQSettings
 
@@ -51,17 +51,10 @@ class PublisherVenue:
             self.publisher.restart()
 
 
-@hookimpl
-def stockfish_register_connectors(register: Any) -> None:
-    from stockfish_core.plugins import ConnectorType
+stockfish_register_connectors = connector_types(ConnectorType(
+    name="zmq", connector_class="stockfish_zmq.connector:ZMQConnector",
+    settings_class=ZMQSettings,
+    description="ZeroMQ JSON market-data feeds: sequencing, gap detection, redundancy",
+    capabilities=CAPABILITIES, install_hint="pip install stockfish-zmq"))
 
-    register(ConnectorType(
-        name="zmq", connector_class="stockfish_zmq.connector:ZMQConnector",
-        settings_class=ZMQSettings,
-        description="ZeroMQ JSON market-data feeds: sequencing, gap detection, redundancy",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-zmq"))
-
-
-@hookimpl
-def stockfish_simulated_venues(register: Any) -> None:
-    register("zmq", PublisherVenue)
+stockfish_simulated_venues = simulated_venues(zmq=PublisherVenue)
