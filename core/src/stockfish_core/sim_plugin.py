@@ -26,6 +26,8 @@ class SimSettings(ConnectorSettings):
     """Settings of the ``sim`` connector.
 
     ``venue`` names the in-process venue (connectors naming the same venue share it);
+    ``address`` (``host:port``), when set, reaches a venue in another process instead
+    (``python -m stockfish_core.sim_remote`` or ``stockfish-rt venues``);
     ``seed`` seeds its random walk; ``tick_interval`` (s) paces its data; ``latency`` (s)
     delays its order acknowledgements; ``listed`` restricts the symbols it lists (empty:
     any well-formed symbol not starting with ``UNKNOWN``); ``top_size`` is the size at the
@@ -33,6 +35,7 @@ class SimSettings(ConnectorSettings):
     """
 
     venue: str = "sim"
+    address: str = ""
     seed: int = 0
     tick_interval: float = attrs.field(default=0.02, validator=positive)
     latency: float = attrs.field(default=0.0, validator=non_negative)
