@@ -49,7 +49,7 @@ def restore_sigint() -> bool:
 
 
 class _StopHandler:
-    def __init__(self, bound: float, on_force: Callable[[], None] | None) -> None:
+    def __init__(self, bound: float, on_force: Callable[[], object] | None) -> None:
         self.bound = bound
         self.on_force = on_force
         self.requested: int | None = None
@@ -85,7 +85,7 @@ class _StopHandler:
 
 
 def handle_stop_signals(bound: float = 30.0,
-                        on_force: Callable[[], None] | None = None) -> threading.Event:
+                        on_force: Callable[[], object] | None = None) -> threading.Event:
     """Install the SIGINT/SIGTERM handlers (main thread only) and return an event set at
     the first signal. ``bound``: seconds the clean stop may take before the process is
     ended anyway; ``on_force``: a last, quick step before a forced exit (e.g. flushing the

@@ -14,7 +14,8 @@ import time
 
 import orjson
 
-from stockfish_core.errors import ConfigError
+from stockfish_core.errors import ConfigError, JournalError
+from stockfish_core.lifecycle import handle_stop_signals
 from stockfish_core.manager import ExchangeManager
 from stockfish_core.router import OverflowPolicy
 from stockfish_core.status_view import StatusView
@@ -45,6 +46,13 @@ def main(args: argparse.Namespace) -> int:
         for path, message in exc.problems:
             print(f"  {path}: {message}" if path else f"  {message}", file=sys.stderr)
         return 1
+    except JournalError as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return 1
+    # Ctrl-C and SIGTERM stop cleanly (orders per manager.on_stop, sessions logged out, the
+    # journal flushed) within the bound; a second signal stops at once.
+    handle_stop_signals(bound=manager.stop_timeout * 2 + manager.cancel_timeout + 5.0,
+                        on_force=manager.journal.flush if manager.journal else None)
     stop = threading.Event()
     metrics_server = None
     queue = manager.router.subscribe_queue(maxsize=100_000, policy=OverflowPolicy.DROP_OLDEST) \
@@ -83,6 +91,8 @@ def main(args: argparse.Namespace) -> int:
         print("stopping...", file=sys.stderr)
     finally:
         hung = manager.stop_all()
+        if manager.journal is not None:
+            manager.journal.close()
         if metrics_server is not None:
             metrics_server.shutdown()
         if hung:

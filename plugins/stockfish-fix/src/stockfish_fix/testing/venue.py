@@ -72,6 +72,8 @@ class _VenueApplication(fix.Application):  # type: ignore[misc]
     def fromAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
         reason = None
         try:
+            if message.getHeader().getField(35) == "5":
+                self.venue.logouts_received += 1
             reason = self.venue._check_logon(message)
         except Exception as exc:
             self.venue.errors.append(f"fromAdmin: {exc}")
@@ -121,6 +123,7 @@ class FIXVenue:
         self.lock = threading.Lock()
         self.errors: list[str] = []
         self.logons = 0
+        self.logouts_received = 0  # Logout (35=5) messages a client sent
         self.refused_logons = 0
         self.messages_in: dict[str, int] = {}
         self._sessions: dict[str, Any] = {}  # str(session id) -> SessionID (logged on)
