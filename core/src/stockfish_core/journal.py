@@ -78,6 +78,8 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_open ON orders (connector) WHERE terminal_ns IS NULL;
 CREATE INDEX IF NOT EXISTS orders_terminal ON orders (terminal_ns)
     WHERE terminal_ns IS NOT NULL;
+CREATE INDEX IF NOT EXISTS orders_venue_id ON orders (venue_order_id)
+    WHERE venue_order_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS fills (
     client_order_id TEXT NOT NULL,
     exec_id TEXT NOT NULL,
@@ -420,18 +422,22 @@ class OrderJournal:
         return [self._order(dict(zip(_ORDER_COLUMNS, row, strict=True)),
                             fills.get(row[0], [])) for row in rows]
 
-    def find(self, client_order_id: str) -> Order | None:
-        """An order of any state by client order id (None if the journal has none)."""
+    def find(self, order_id: str) -> Order | None:
+        """An order of any state by client order id, or else by venue order id (None if
+        the journal has neither)."""
         self.flush()
+        columns = ", ".join(_ORDER_COLUMNS)
         with self._lock:
-            row = self._db.execute(f"SELECT {', '.join(_ORDER_COLUMNS)} FROM orders WHERE "
-                                   f"client_order_id = ?", (client_order_id,)).fetchone()
+            row = self._db.execute(f"SELECT {columns} FROM orders WHERE client_order_id = ?",
+                                   (order_id,)).fetchone() or self._db.execute(
+                f"SELECT {columns} FROM orders WHERE venue_order_id = ? ORDER BY created_ns "
+                f"DESC LIMIT 1", (order_id,)).fetchone()
+            if row is None:
+                return None
             fill_rows = self._db.execute(
                 "SELECT client_order_id, exec_id, quantity, price, ts_event, commission, "
                 "venue_order_id FROM fills WHERE client_order_id = ? ORDER BY ts_event",
-                (client_order_id,)).fetchall()
-        if row is None:
-            return None
+                (row[0],)).fetchall()
         return self._order(dict(zip(_ORDER_COLUMNS, row, strict=True)), fill_rows)
 
     def count(self) -> dict[str, int]:

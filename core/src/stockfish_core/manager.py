@@ -497,6 +497,12 @@ class ExchangeManager:
             return connector
         raise UnknownOrderError(f"unknown order id {order_id!r}")
 
+    def _journaled(self, order_id: str) -> Order | None:
+        """An order of an earlier run that ended there (terminal, so not reloaded), from the
+        journal: its id keeps answering."""
+        journal = self.journal
+        return journal.find(order_id) if journal is not None else None
+
     def _index(self, order_id: str, name: str) -> None:
         with self._lock:
             self._owner[order_id] = name
@@ -515,8 +521,16 @@ class ExchangeManager:
         self._owner = fresh
 
     def cancel_order(self, order_id: str) -> bool:
-        """Cancel through the connector that owns the order."""
-        return self._connector_for(order_id).cancel_order(order_id)
+        """Cancel through the connector that owns the order (``False`` for an order that is
+        already terminal, one of an earlier run included)."""
+        try:
+            connector = self._connector_for(order_id)
+        except UnknownOrderError:
+            old = self._journaled(order_id)
+            if old is not None and old.is_terminal:
+                return False
+            raise
+        return connector.cancel_order(order_id)
 
     def replace_order(self, order_id: str, *, quantity: float | None = None,
                       price: float | None = None) -> bool:
@@ -525,10 +539,20 @@ class ExchangeManager:
                                                             price=price)
 
     def get_order_status(self, order_id: str) -> OrderStatus:
-        return self._connector_for(order_id).get_order_status(order_id)
+        """The status of an order by client or venue id; orders of earlier runs answer from
+        the journal."""
+        return self.get_order(order_id).status
 
     def get_order(self, order_id: str) -> Order:
-        return self._connector_for(order_id).find_order(order_id)
+        """The order with this client or venue id: the live object its connector holds, or
+        (an order that ended in an earlier run) a copy from the journal."""
+        try:
+            return self._connector_for(order_id).find_order(order_id)
+        except UnknownOrderError:
+            old = self._journaled(order_id)
+            if old is None:
+                raise
+            return old
 
     def orders(self) -> list[Order]:
         """Every order the connectors hold (open, unknown-outcome and recent terminal

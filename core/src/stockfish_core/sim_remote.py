@@ -39,7 +39,7 @@ _SESSION_OPS = frozenset({"connect", "disconnect", "ping", "subscribe", "unsubsc
                           "submit", "cancel", "attach"})
 _PLAIN_OPS = frozenset({"query", "is_listed", "drop", "drop_after", "refuse_connections",
                         "hang", "inject_malformed", "set_latency", "orders_received",
-                        "fills", "order_state", "info"})
+                        "fills", "order_state", "open_order_ids", "info"})
 
 
 class NoAnswerError(Exception):
@@ -312,6 +312,10 @@ class RemoteVenue:
     def fills(self) -> list[dict[str, Any]]:
         fills: list[dict[str, Any]] = self._plain_link().call("fills")
         return fills
+
+    def open_order_ids(self) -> list[str]:
+        ids: list[str] = self._plain_link().call("open_order_ids")
+        return ids
 
     def drop(self, reason: str = "venue dropped the connection") -> int:
         return int(self._plain_link().call("drop", reason))
