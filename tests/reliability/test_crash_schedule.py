@@ -55,7 +55,7 @@ def sim_venue() -> Iterator[str]:
         proc.wait(10)
 
 
-def _trader(config: Path, ledger: Path, seed: int, symbols: dict[str, list[str]],
+def _trader(config: Path, ledger: Path, seed: int, symbols: dict[str, list[str]], *,
             kill: str | None = None, report: bool = False) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "tests.reliability.crash_trader", str(config), str(ledger),
             "--seed", str(seed), "--symbols", json.dumps(symbols)]
@@ -109,7 +109,7 @@ def test_crash_schedule_sim(tmp_path: Path, sim_venue: str) -> None:
     for seed in range(KILLS):
         point = rng.choice(POINTS)
         kill = None if point == "random" else f"{point}:{rng.randint(1, 6)}"
-        proc = _trader(config, ledger, seed, symbols, kill)
+        proc = _trader(config, ledger, seed, symbols, kill=kill)
         ready = _lines(proc, {"ready"}, T)
         if ready and "ready" in ready[-1]:
             recovery.append(ready[-1]["recovery_s"])
