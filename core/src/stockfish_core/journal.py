@@ -111,6 +111,12 @@ _UPSERT_ORDER = (
     "ON CONFLICT (client_order_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLUMNS[12:])
 )
+_INSERT_ORDER = (
+    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_ORDER_COLUMNS))})"
+)
+#: WAL pages after which the writer thread checkpoints (never an order's own commit).
+_CHECKPOINT_PAGES = 2000
 _INSERT_FILL = (
     "INSERT OR IGNORE INTO fills (client_order_id, exec_id, quantity, price, ts_event, "
     "commission, venue_order_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -162,6 +168,7 @@ class OrderJournal:
         self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...]] | None] = \
             queue.SimpleQueue()
         self._pending = 0
+        self._wal_pages = 0  # records committed since the last checkpoint (an estimate)
         self._drained = threading.Condition(threading.Lock())
         self._closed = False
         self._db = self._open()
@@ -187,6 +194,9 @@ class OrderJournal:
                                    f"away deliberately")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.sync.upper()}")
+            # Checkpoints (which fsync the database file) run on the writer thread, not in
+            # the commit of an order on its way to the wire.
+            db.execute("PRAGMA wal_autocheckpoint=0")
             db.executescript(_SCHEMA)
             self._check_version(db)
         except sqlite3.DatabaseError as exc:
@@ -296,22 +306,18 @@ class OrderJournal:
             raise JournalError("the order journal is closed")
         row = _order_row(order)
         try:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.execute(
-                        f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES "
-                        f"({', '.join('?' * len(_ORDER_COLUMNS))})", row)
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+            with self._lock:  # one statement in autocommit mode: its own transaction
+                self._db.execute(_INSERT_ORDER, row)
+                self._wal_pages += 1
+                checkpoint = self._wal_pages >= _CHECKPOINT_PAGES
         except sqlite3.IntegrityError as exc:
             raise JournalError(f"client order id {order.client_order_id!r} is already in "
                                f"the journal (used by an earlier run)") from exc
         except sqlite3.Error as exc:
             raise JournalError(f"order journal write failed: {exc}") from exc
         self.intents += 1
+        if checkpoint:
+            self._put("checkpoint", ())
 
     def record_event(self, order: Order, event: OrderEvent) -> None:
         """Journal the order's state after ``event`` (and its fill), in the background."""
@@ -364,6 +370,7 @@ class OrderJournal:
     def _commit(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
         orders = [row for kind, row in batch if kind == "order"]
         fills = [row for kind, row in batch if kind == "fill"]
+        checkpoint = any(kind == "checkpoint" for kind, _ in batch)
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -376,6 +383,10 @@ class OrderJournal:
                     self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
+                self._wal_pages += len(batch)
+                if checkpoint or self._wal_pages >= _CHECKPOINT_PAGES:
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    self._wal_pages = 0
             self.writes += len(batch)
             self.batches += 1
         except sqlite3.Error:

@@ -556,7 +556,7 @@ class OrderPath:
 
     def _emit(self, event: OrderEvent) -> None:
         journal = self.journal
-        if journal is not None:
+        if journal is not None and event.kind != "submitted":  # the intent holds that state
             order = self.orders.get(event.client_order_id)
             if order is not None:
                 journal.record_event(order, event)
