@@ -91,7 +91,7 @@ RUNNERS = {"yaml": _run_yaml, "bash": _run_bash, "python": _run_python}
 
 
 OURS = ("getting-started.md", "configuration.md", "plugin-contract.md", "authoring.md",
-        "operations.md", "CHANGELOG.md")
+        "operations.md", "journal.md", "CHANGELOG.md")
 
 
 def test_the_docs_exist() -> None:
