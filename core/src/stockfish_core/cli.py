@@ -2,7 +2,8 @@
 
 Subcommands: ``plugins`` (what is installed), ``check`` (validate a configuration),
 ``run`` (run connectors from a configuration), ``demo`` (everything against the simulated
-venues), ``new-connector`` (scaffold a plugin package). The benchmarks run from a checkout
+venues), ``venues`` (the simulated venues on fixed ports, by hand), ``new-connector``
+(scaffold a plugin package). The benchmarks run from a checkout
 with ``python -m benchmarks``.
 """
 
@@ -83,6 +84,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 _DELEGATED = (
     ("run", "stockfish_core.runner", "run the configured connectors"),
     ("demo", "stockfish_core.demo", "run everything against the simulated venues"),
+    ("venues", "stockfish_core.venues", "start the simulated venues on fixed ports"),
     ("new-connector", "stockfish_core.scaffold", "scaffold a new connector plugin package"),
 )
 

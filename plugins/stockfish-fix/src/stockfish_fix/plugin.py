@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from stockfish_core.capabilities import Capabilities
@@ -21,17 +22,20 @@ CAPABILITIES = Capabilities(
 
 
 class FIXVenueFactory:
-    """The simulated FIX venue for ``stockfish-rt demo`` and integration tests; quickfix is
+    """The simulated FIX venue for ``stockfish-rt demo``, ``stockfish-rt venues`` and
+    integration tests: on ``port`` (0: a free one), serving until :meth:`stop`. quickfix is
     imported only when it starts."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, port: int = 0, **options: Any) -> None:
+        self.port = port
         self.options = options
         self.venue: Any = None
 
     def start(self) -> dict[str, Any]:
         from stockfish_fix.testing import FIXVenue
 
-        self.venue = FIXVenue(**self.options)
+        options = {"max_runtime": math.inf, **self.options}
+        self.venue = FIXVenue(port=self.port, **options)
         return self.venue.start()
 
     def stop(self) -> None:

@@ -21,17 +21,19 @@ CAPABILITIES = Capabilities(
 
 
 class FakeTWSVenue:
-    """The fake TWS as a simulated venue for ``stockfish-rt demo`` and integration tests."""
+    """The fake TWS as a simulated venue for ``stockfish-rt demo``, ``stockfish-rt venues``
+    and integration tests, on ``port`` (0: a free one)."""
 
-    def __init__(self, client_id: int = 1, **options: Any) -> None:
+    def __init__(self, client_id: int = 1, port: int = 0, **options: Any) -> None:
         self.client_id = client_id
+        self.port = port
         self.options = options
         self.tws: Any = None
 
     def start(self) -> dict[str, Any]:
         from stockfish_ibkr.testing import FakeTWS
 
-        self.tws = FakeTWS(client_id=self.client_id, **self.options)
+        self.tws = FakeTWS(client_id=self.client_id, port=self.port, **self.options)
         return self.tws.start()
 
     def stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from stockfish_core.capabilities import Capabilities
@@ -21,23 +22,27 @@ CAPABILITIES = Capabilities(
 
 
 class PublisherVenue:
-    """A simulated ZeroMQ publisher for ``stockfish-rt demo`` and integration tests."""
+    """A simulated ZeroMQ publisher for ``stockfish-rt demo``, ``stockfish-rt venues`` and
+    integration tests, streaming until :meth:`stop`. ``port`` (0: free ones) is the first
+    endpoint's; a redundant feed's second copy is on ``port + 1``."""
 
     symbols = ("BTCUSD", "ETHUSD")
 
-    def __init__(self, rate: float = 200.0, redundant: bool = True, **options: Any) -> None:
+    def __init__(self, rate: float = 200.0, redundant: bool = True, port: int = 0,
+                 **options: Any) -> None:
         self.rate = rate
         self.redundant = redundant
+        self.port = port
         self.options = options
         self.publisher: Any = None
 
     def start(self) -> dict[str, Any]:
         from stockfish_zmq.testing import SimPublisher
 
-        self.publisher = SimPublisher(symbols=self.symbols, copies=2 if self.redundant else 1,
-                                      **self.options)
-        self.publisher.start()
-        self.publisher.stream(rate=self.rate)
+        copies = 2 if self.redundant else 1
+        self.publisher = SimPublisher(symbols=self.symbols, copies=copies, **self.options)
+        self.publisher.start(tuple(range(self.port, self.port + copies)) if self.port else ())
+        self.publisher.stream(rate=self.rate, duration=math.inf)
         return {"type": "zmq", "endpoints": list(self.publisher.endpoints),
                 "heartbeat_interval": 1.0, "connect_timeout": 5.0}
 
