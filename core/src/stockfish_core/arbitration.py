@@ -146,6 +146,12 @@ class FeedArbitrator:
     def active_feeds(self) -> dict[str, str | None]:
         return dict(self._active)
 
+    def feed_ages(self) -> dict[str, dict[str, float]]:
+        """Seconds since each feed last delivered each symbol."""
+        now = time.monotonic_ns()
+        return {symbol: {feed: (now - seen) / 1e9 for feed, seen in list(feeds.items())}
+                for symbol, feeds in list(self._last_seen.items())}
+
     def get_stats(self) -> dict[str, Any]:
         return {"active": self.active_feeds(), "switches": self.switches,
                 "suppressed": self.suppressed}
