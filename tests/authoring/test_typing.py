@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.authoring.test_docs import PAGES, README, blocks
+from tests.authoring.test_docs import ROOT as CHECKOUT
+from tests.authoring.test_docs import RUN_PAGES, blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = [ROOT / "core/src/stockfish_core", ROOT / "examples/stockfish-example-rest/src/"
@@ -67,10 +69,11 @@ def test_waiting_helpers_import_without_pytest(tmp_path: Path) -> None:
 def _user_scripts(where: Path) -> list[Path]:
     """Every runnable Python block of the README and docs, one module each."""
     scripts = []
-    for page in [README, *PAGES]:
+    for page in RUN_PAGES:
+        stem = re.sub(r"\W", "_", str(page.relative_to(CHECKOUT).with_suffix(""))).lower()
         for number, (language, runnable, text) in enumerate(blocks(page)):
             if language == "python" and runnable:
-                path = where / f"{page.stem.replace('-', '_').lower()}_{number}.py"
+                path = where / f"{stem}_{number}.py"
                 path.write_text(text, encoding="utf-8")
                 scripts.append(path)
     return scripts
@@ -79,7 +82,7 @@ def _user_scripts(where: Path) -> list[Path]:
 def test_docs_examples_pass_mypy_strict(tmp_path: Path) -> None:
     pytest.importorskip("mypy")
     scripts = _user_scripts(tmp_path)
-    assert len(scripts) >= 2
+    assert len(scripts) >= 4
     env = {**os.environ, "MYPYPATH": ""}
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental",

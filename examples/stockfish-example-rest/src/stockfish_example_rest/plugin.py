@@ -27,7 +27,9 @@ def stockfish_register_connectors(register: Any) -> None:
         name="rest", connector_class="stockfish_example_rest.connector:RestConnector",
         settings_class=RestSettings,
         description="Example: a polling HTTP JSON venue (quotes, books, orders)",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-example-rest"))
+        capabilities=CAPABILITIES,
+        install_hint="python -m pip install ./examples/stockfish-example-rest in a "
+                     "stockfish-rt checkout"))
 
 
 @hookimpl

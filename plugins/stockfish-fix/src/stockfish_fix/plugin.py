@@ -13,6 +13,8 @@ from stockfish_fix.settings import FIXSettings
 
 __all__ = ["CAPABILITIES", "FIXVenueFactory"]
 
+DIST = "stockfish-fix"
+
 # Shared with FIXConnector.capabilities (the connector imports it from here).
 CAPABILITIES = Capabilities(
     data_types=frozenset({DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE}),
@@ -66,7 +68,9 @@ def stockfish_register_connectors(register: Any) -> None:
         name="fix", connector_class="stockfish_fix.connector:FIXConnector",
         settings_class=FIXSettings,
         description="FIX 4.2 / 4.4 / 5.0 SP2 venues over QuickFIX (orders and market data)",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-fix"))
+        capabilities=CAPABILITIES,
+        install_hint=f"python -m pip install ./plugins/{DIST} in a stockfish-rt checkout, "
+                     f"or --find-links dist {DIST} (wheels of scripts/build_wheels.sh)"))
 
 
 @hookimpl

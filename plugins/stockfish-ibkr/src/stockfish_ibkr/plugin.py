@@ -12,6 +12,8 @@ from stockfish_ibkr.settings import IBKRSettings
 
 __all__ = ["CAPABILITIES", "FakeTWSVenue"]
 
+DIST = "stockfish-ibkr"
+
 # Kept equal to IBKRConnector.capabilities without importing the connector module.
 CAPABILITIES = Capabilities(
     data_types=frozenset({DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR,
@@ -53,7 +55,9 @@ def stockfish_register_connectors(register: Any) -> None:
         name="ibkr", connector_class="stockfish_ibkr.connector:IBKRConnector",
         settings_class=IBKRSettings,
         description="Interactive Brokers TWS / IB Gateway (ib_insync or ib_async)",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-ibkr"))
+        capabilities=CAPABILITIES,
+        install_hint=f"python -m pip install ./plugins/{DIST} in a stockfish-rt checkout, "
+                     f"or --find-links dist {DIST} (wheels of scripts/build_wheels.sh)"))
 
 
 @hookimpl

@@ -13,6 +13,8 @@ from stockfish_zmq.settings import ZMQSettings
 
 __all__ = ["CAPABILITIES", "PublisherVenue"]
 
+DIST = "stockfish-zmq"
+
 CAPABILITIES = Capabilities(
     data_types=frozenset({DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE,
                           DataType.CUSTOM}),
@@ -64,7 +66,9 @@ def stockfish_register_connectors(register: Any) -> None:
         name="zmq", connector_class="stockfish_zmq.connector:ZMQConnector",
         settings_class=ZMQSettings,
         description="ZeroMQ JSON market-data feeds: sequencing, gap detection, redundancy",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-zmq"))
+        capabilities=CAPABILITIES,
+        install_hint=f"python -m pip install ./plugins/{DIST} in a stockfish-rt checkout, "
+                     f"or --find-links dist {DIST} (wheels of scripts/build_wheels.sh)"))
 
 
 @hookimpl
