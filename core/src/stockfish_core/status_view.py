@@ -49,7 +49,7 @@ class LiveState:
         # (symbol, feed) -> [bid, ask, last, ts_recv ns]; written only by the router callback
         self.quotes: dict[tuple[str, str], list[Any]] = {}
         self.reasons: dict[str, str | None] = {}
-        self.subscriptions: dict[str, list[int]] = {}  # connector -> [ok, failed]
+        self.failed_subscriptions: dict[str, int] = {}  # connector -> how many
         self.failures: list[tuple[str, str, str]] = []  # (connector, symbol, error)
         self.order_events: collections.deque[str] = collections.deque(maxlen=max_events)
         self.order_event_count = 0
@@ -120,12 +120,10 @@ class LiveState:
         error text}}``; anything but True is a failure, counted and listed."""
         with self._lock:
             for connector, outcomes in results.items():
-                counts = self.subscriptions.setdefault(connector, [0, 0])
                 for symbol, outcome in outcomes.items():
-                    if outcome is True:
-                        counts[0] += 1
-                    else:
-                        counts[1] += 1
+                    if outcome is not True:
+                        self.failed_subscriptions[connector] = \
+                            self.failed_subscriptions.get(connector, 0) + 1
                         self.failures.append((connector, symbol, "refused" if outcome is False
                                               else str(outcome)))
 
@@ -166,7 +164,8 @@ class LiveState:
         rows: list[tuple[str, ...]] = []
         for connector in self.manager.list_connectors_objects():
             s = connector.stats
-            ok, failed = self.subscriptions.get(connector.name, (0, 0))
+            failed = self.failed_subscriptions.get(connector.name, 0)
+            ok = len(connector.subscriptions)  # what it holds (and renews on reconnect)
             mark = "*" if connector.name == self.manager.primary_connector else ""
             rows.append((connector.name + mark, connector.connector_type,
                          connector.status.value, self.reason(connector),
