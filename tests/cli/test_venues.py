@@ -33,8 +33,8 @@ def children() -> Iterator[list[Child]]:
         child.close()
 
 
-def _venues(children: list[Child], *args: str) -> Child:
-    child = Child(stockfish_rt("venues", *args))
+def _venues(children: list[Child], *args: str, stdin: int | None = subprocess.DEVNULL) -> Child:
+    child = Child(stockfish_rt("venues", *args), stdin=stdin)
     children.append(child)
     return child
 
@@ -64,9 +64,15 @@ def test_fixed_ports_a_runnable_configuration_and_a_clean_sigterm(
     venues.signal(signal.SIGTERM)
     assert venues.wait_exit(STOP_S) == 0, "\n".join(venues.err)
     assert any("stopped" in line for line in venues.err)
-    # Restarted on the same ports: what a running `stockfish-rt run` reconnects to.
-    again = _venues(children, *args)
+    # Restarted on the same ports: what a running `stockfish-rt run` reconnects to. Its
+    # standard input closed at once: it goes on serving.
+    again = _venues(children, *args, stdin=subprocess.PIPE)
+    assert again.proc.stdin is not None
+    again.proc.stdin.close()
     assert _config(again)["connectors"]["ibkr"]["port"] == tws_port
+    with socket.create_connection(("127.0.0.1", tws_port), timeout=10):
+        pass
+    assert again.wait_exit(1.0) is None, "stopped when standard input closed"
     again.signal(signal.SIGINT)  # after `import quickfix`: still a clean stop
     assert again.wait_exit(STOP_S) == 0, "\n".join(again.err)
 

@@ -181,3 +181,45 @@ def test_the_view_shows_a_reconnecting_connector_with_its_reason(fresh_plugins: 
     finally:
         state.detach()
         manager.stop_all()
+
+
+def test_the_view_shows_failovers_and_order_events(fresh_plugins: None) -> None:
+    from stockfish_core.orders import Order, OrderSide, OrderStatus
+    from stockfish_core.testing import wait_until
+
+    manager = ExchangeManager.from_config({
+        "connectors": {"a": {"type": "sim", "venue": "view-a", "primary": True,
+                             "reconnect_initial_delay": 0.2},
+                       "b": {"type": "sim", "venue": "view-b"}},
+        "manager": {"failover_strategy": "primary_backup", "health_check_interval": 0.5}})
+    state = LiveState(manager)
+    lines: list[str] = []
+
+    class Out:
+        def write(self, text: str) -> None:
+            lines.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    view = StatusView(manager, out=Out(), use_rich=False, state=state)  # type: ignore[arg-type]
+    state.attach()
+    try:
+        assert manager.start_all()
+        first = Order("SPY", OrderSide.BUY, 5)
+        manager.send_order(first)
+        assert wait_until(lambda: first.status is OrderStatus.FILLED, 10)
+        a = manager.get_connector("a")
+        a.venue.refuse_connections(1.0)  # type: ignore[attr-defined]
+        a.venue.drop()  # type: ignore[attr-defined]
+        assert wait_until(lambda: manager.failovers >= 1, 10)
+        view.frame()
+        text = "".join(lines)
+        assert "ORDER " in text and f"a {first.client_order_id} fill FILLED" in text, text
+        assert "FAILOVER " in text and "orders: a -> b" in text, text
+        lines.clear()
+        view.frame()  # each event is printed once
+        assert "FAILOVER" not in "".join(lines) and "ORDER" not in "".join(lines)
+    finally:
+        state.detach()
+        manager.stop_all()
