@@ -66,7 +66,7 @@ def test_venues_and_run_on_terminals_stop_with_ctrl_c(terminals: list[Terminal],
     assert venues.wait_for(lambda s: "Ctrl-C stops them" in s, START_S), venues.screen.text()
     screen = venues.screen.text()
     assert f"port: {tws_port}" in screen and f"tcp://127.0.0.1:{zmq_port}" in screen
-    assert f"fix: listening on {fix_port}" in screen
+    assert f"fix: listening on 127.0.0.1:{fix_port}" in screen
 
     config = yaml.safe_load(written.read_text(encoding="utf-8"))
     del config["connectors"]["fix"]  # see the module docstring

@@ -23,7 +23,7 @@ from stockfish_core.config import problem_lines
 from stockfish_core.errors import ConfigError, StockfishError
 from stockfish_core.manager import ExchangeManager
 from stockfish_core.router import OverflowPolicy
-from stockfish_core.status_view import LiveState, StatusView, ViewLogHandler
+from stockfish_core.status_view import LiveState, OwnRecordsFilter, StatusView, ViewLogHandler
 
 __all__ = ["add_arguments", "main"]
 
@@ -56,14 +56,11 @@ def _print_config_error(path: str, exc: ConfigError) -> None:
 
 
 def _quiet_libraries(verbose: int) -> None:
-    """Our connectors report what their libraries log (an IB error, a refused connection):
-    show only our own records, unless -vv asks for everything."""
+    """Only this program's own records on the log handlers, unless -vv asks for all."""
     if verbose >= 2:
         return
-    only_ours = logging.Filter()
-    only_ours.filter = lambda record: record.name.startswith("stockfish")  # type: ignore[method-assign]
     for handler in logging.getLogger().handlers:
-        handler.addFilter(only_ours)
+        handler.addFilter(OwnRecordsFilter())
 
 
 class _Session:

@@ -25,7 +25,7 @@ from stockfish_core.manager import ExchangeManager
 from stockfish_core.models import DataType, MarketUpdate, now_ns
 from stockfish_core.orders import OrderEvent
 
-__all__ = ["COLUMNS", "LiveState", "StatusView", "ViewLogHandler"]
+__all__ = ["COLUMNS", "LiveState", "OwnRecordsFilter", "StatusView", "ViewLogHandler"]
 
 COLUMNS = ("connector", "type", "status", "reason", "upd/s", "updates", "errors", "subs",
            "orders", "fills", "reconn")
@@ -53,7 +53,8 @@ class LiveState:
         self.failures: list[tuple[str, str, str]] = []  # (connector, symbol, error)
         self.order_events: collections.deque[str] = collections.deque(maxlen=max_events)
         self.order_event_count = 0
-        self.log_lines: collections.deque[str] = collections.deque(maxlen=max_events)
+        # [text, repeats]: a record repeated at once is counted, not listed again
+        self.log_lines: collections.deque[list[Any]] = collections.deque(maxlen=max_events)
         self._samples: dict[str, collections.deque[tuple[float, int]]] = {}
         self._lock = threading.Lock()
         self._subscription: Any = None
@@ -129,12 +130,10 @@ class LiveState:
 
     def add_log_line(self, text: str) -> None:
         with self._lock:
-            if self.log_lines and self.log_lines[-1].split(" (x")[0] == text:
-                last = self.log_lines.pop()
-                count = int(last.rsplit("(x", 1)[1][:-1]) + 1 if " (x" in last else 2
-                self.log_lines.append(f"{text} (x{count})")
+            if self.log_lines and self.log_lines[-1][0] == text:
+                self.log_lines[-1][1] += 1
             else:
-                self.log_lines.append(text)
+                self.log_lines.append([text, 1])
 
     # ------------------------------------------------------------------ reading
     def rate(self, connector: BaseConnector, now: float) -> float:
@@ -205,7 +204,9 @@ class LiveState:
 
     def recent(self) -> tuple[list[str], list[str]]:
         with self._lock:
-            return list(self.order_events), list(self.log_lines)
+            logs = [text if count == 1 else f"{text} (x{count})"
+                    for text, count in self.log_lines]
+            return list(self.order_events), logs
 
     def header(self, title: str = "", clock: bool = True) -> str:
         m = self.manager
@@ -377,22 +378,28 @@ class StatusView:
             self._live = None
 
 
+class OwnRecordsFilter(logging.Filter):
+    """Keeps the records of this program's own loggers (``stockfish*``): the connectors
+    already report what their venue libraries log (an IB error, a refused connection), in
+    their own words, so the libraries' lines would say everything twice."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith("stockfish")
+
+
 class ViewLogHandler(logging.Handler):
     """Log records into the view's log panel, so that nothing prints through the refreshing
-    display. Only this process's own loggers (``stockfish*``) are kept unless ``everything``:
-    the connectors already report what their libraries log (an IB error 200, a refused
-    connection), and showing both says everything twice."""
+    display; only this program's own records (:class:`OwnRecordsFilter`) unless
+    ``everything``."""
 
     def __init__(self, state: LiveState, level: int = logging.WARNING,
                  everything: bool = False) -> None:
         super().__init__(level)
         self.state = state
-        self.everything = everything
+        if not everything:
+            self.addFilter(OwnRecordsFilter())
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
                                             "%H:%M:%S"))
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.everything or record.name.startswith("stockfish")
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

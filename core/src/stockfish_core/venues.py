@@ -213,7 +213,8 @@ def main(args: argparse.Namespace) -> int:
             started.append((name, venue))
             entries[name] = entry
             symbols[name] = tuple(getattr(venue, "symbols", ()) or ())
-            where = entry.get("port") or ", ".join(entry.get("endpoints", ())) or "?"
+            where = f"127.0.0.1:{entry['port']}" if entry.get("port") else \
+                ", ".join(entry.get("endpoints", ())) or "?"
             _say(f"{name}: listening on {where}")
         install_stop_handlers()  # after the venue modules' imports (quickfix)
         if not started:
