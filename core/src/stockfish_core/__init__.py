@@ -7,9 +7,58 @@ Submodules are imported lazily so that ``import stockfish_core`` stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockfish_core.__about__ import __version__
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time _EXPORTS loads lazily
+    from stockfish_core.config import load_config
+    from stockfish_core.connector import (
+        BaseConnector,
+        Capabilities,
+        ConnectorStatus,
+        ReconcileReport,
+    )
+    from stockfish_core.errors import (
+        ConfigError,
+        ConnectorError,
+        NotConnectedError,
+        OrderRejectedError,
+        PluginError,
+        StockfishError,
+        SubscriptionError,
+        UnknownOrderError,
+    )
+    from stockfish_core.hookspecs import hookimpl
+    from stockfish_core.manager import ExchangeManager, FailoverStrategy
+    from stockfish_core.models import (
+        DataType,
+        MacroEvent,
+        MarketUpdate,
+        NewsEvent,
+        OHLCVBar,
+        OrderBookLevel,
+        OrderBookSnapshot,
+        PriceTick,
+        Trade,
+    )
+    from stockfish_core.orders import (
+        Fill,
+        Order,
+        OrderEvent,
+        OrderSide,
+        OrderStatus,
+        OrderType,
+        TimeInForce,
+    )
+    from stockfish_core.plugins import (
+        ConnectorType,
+        create_connector,
+        get_connector_type,
+        load_plugins,
+    )
+    from stockfish_core.router import DataFeedRouter, OverflowPolicy
+    from stockfish_core.settings import ConnectorSettings, Secret
 
 _EXPORTS = {
     "DataType": "models", "PriceTick": "models", "OrderBookLevel": "models",
@@ -31,7 +80,50 @@ _EXPORTS = {
     "load_config": "config",
 }
 
-__all__ = ["__version__", *_EXPORTS.keys()]  # noqa: PLE0604
+# A literal list: type checkers read it to know what is re-exported.
+__all__ = [
+    "BaseConnector",
+    "Capabilities",
+    "ConfigError",
+    "ConnectorError",
+    "ConnectorSettings",
+    "ConnectorStatus",
+    "ConnectorType",
+    "DataFeedRouter",
+    "DataType",
+    "ExchangeManager",
+    "FailoverStrategy",
+    "Fill",
+    "MacroEvent",
+    "MarketUpdate",
+    "NewsEvent",
+    "NotConnectedError",
+    "OHLCVBar",
+    "Order",
+    "OrderBookLevel",
+    "OrderBookSnapshot",
+    "OrderEvent",
+    "OrderRejectedError",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "OverflowPolicy",
+    "PluginError",
+    "PriceTick",
+    "ReconcileReport",
+    "Secret",
+    "StockfishError",
+    "SubscriptionError",
+    "TimeInForce",
+    "Trade",
+    "UnknownOrderError",
+    "__version__",
+    "create_connector",
+    "get_connector_type",
+    "hookimpl",
+    "load_config",
+    "load_plugins",
+]
 
 
 def __getattr__(name: str) -> Any:

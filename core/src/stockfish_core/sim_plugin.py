@@ -47,24 +47,39 @@ class SimSettings(ConnectorSettings):
 
 
 class _SimDemoVenue:
-    """A ``sim`` venue for ``stockfish-rt demo`` and integration tests."""
+    """A ``sim`` venue for ``stockfish-rt demo``, ``stockfish-rt venues`` and integration
+    tests: in this process, or (``port`` given; 0 = a free one) behind a socket that other
+    processes reach through the connector's ``address`` setting."""
 
     def __init__(self, name: str = "sim", seed: int = 0, tick_interval: float = 0.02,
-                 **settings: Any) -> None:
+                 port: int | None = None, **settings: Any) -> None:
         self.name = name
         self.seed = seed
         self.tick_interval = tick_interval
+        self.port = port
         self.settings = settings
         self.venue: Any = None
+        self.server: Any = None
 
     def start(self) -> dict[str, Any]:
         from stockfish_core.sim_venue import SimVenue
 
         self.venue = SimVenue.get(self.name, seed=self.seed, tick_interval=self.tick_interval)
+        if self.port is not None:
+            from stockfish_core.sim_remote import VenueServer
+
+            self.server = VenueServer(self.venue, self.port)
+            return {"type": "sim", "address": self.server.address, **self.settings}
         return {"type": "sim", "venue": self.name, "seed": self.seed,
                 "tick_interval": self.tick_interval, **self.settings}
 
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return ("SPY", "QQQ", "AAPL")
+
     def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
         if self.venue is not None:
             self.venue.stop()
 

@@ -21,7 +21,9 @@ stockfish_register_connectors = connector_types(ConnectorType(
     name="rest", connector_class="stockfish_example_rest.connector:RestConnector",
     settings_class=RestSettings,
     description="Example: a polling HTTP JSON venue (quotes, books, orders)",
-    capabilities=CAPABILITIES, install_hint="pip install stockfish-example-rest"))
+    capabilities=CAPABILITIES,
+    install_hint="python -m pip install ./examples/stockfish-example-rest in a "
+                 "stockfish-rt checkout"))
 
 stockfish_simulated_venues = simulated_venues(
     rest="stockfish_example_rest.testing:RestVenue")

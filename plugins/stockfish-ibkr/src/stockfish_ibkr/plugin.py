@@ -12,6 +12,8 @@ from stockfish_ibkr.settings import IBKRSettings
 
 __all__ = ["CAPABILITIES", "FakeTWSVenue"]
 
+DIST = "stockfish-ibkr"
+
 # Kept equal to IBKRConnector.capabilities without importing the connector module.
 CAPABILITIES = Capabilities(
     data_types=frozenset({DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR,
@@ -21,17 +23,19 @@ CAPABILITIES = Capabilities(
 
 
 class FakeTWSVenue:
-    """The fake TWS as a simulated venue for ``stockfish-rt demo`` and integration tests."""
+    """The fake TWS as a simulated venue for ``stockfish-rt demo``, ``stockfish-rt venues``
+    and integration tests, on ``port`` (0: a free one)."""
 
-    def __init__(self, client_id: int = 1, **options: Any) -> None:
+    def __init__(self, client_id: int = 1, port: int = 0, **options: Any) -> None:
         self.client_id = client_id
+        self.port = port
         self.options = options
         self.tws: Any = None
 
     def start(self) -> dict[str, Any]:
         from stockfish_ibkr.testing import FakeTWS
 
-        self.tws = FakeTWS(client_id=self.client_id, **self.options)
+        self.tws = FakeTWS(client_id=self.client_id, port=self.port, **self.options)
         return self.tws.start()
 
     def stop(self) -> None:
@@ -47,6 +51,8 @@ stockfish_register_connectors = connector_types(ConnectorType(
     name="ibkr", connector_class="stockfish_ibkr.connector:IBKRConnector",
     settings_class=IBKRSettings,
     description="Interactive Brokers TWS / IB Gateway (ib_insync or ib_async)",
-    capabilities=CAPABILITIES, install_hint="pip install stockfish-ibkr"))
+    capabilities=CAPABILITIES,
+    install_hint=f"python -m pip install ./plugins/{DIST} in a stockfish-rt checkout, "
+                 f"or --find-links dist {DIST} (wheels of scripts/build_wheels.sh)"))
 
 stockfish_simulated_venues = simulated_venues(ibkr=FakeTWSVenue)

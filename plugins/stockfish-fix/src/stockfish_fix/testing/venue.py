@@ -97,7 +97,8 @@ class FIXVenue:
                  heartbeat_interval: float = 1.0, store_path: str = "",
                  max_runtime: float = 900.0, start_prices: dict[str, float] | None = None,
                  market_data: bool = True, data_dictionary: str = "",
-                 status_repeats_fills: bool = True, burst: int = 0) -> None:
+                 status_repeats_fills: bool = True, burst: int = 0, port: int = 0) -> None:
+        self.requested_port = port  # 0: a free port at each start
         self.version = version
         self.symbols = tuple(symbols)
         self.clients = tuple(clients)
@@ -142,8 +143,9 @@ class FIXVenue:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> dict[str, Any]:
-        """Start the acceptor on 127.0.0.1 (a free port) and the ticker/sender threads."""
-        self.port = free_port()
+        """Start the acceptor on 127.0.0.1 (``port``, or a free port) and the ticker/sender
+        threads."""
+        self.port = self.requested_port or free_port()
         text = build_config(role="acceptor", version=self.version, sender_comp_id=self.comp_id,
                             target_comp_ids=self.clients, port=self.port,
                             heartbeat_interval=self.heartbeat_interval,
