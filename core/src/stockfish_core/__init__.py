@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from stockfish_core.__about__ import __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time _EXPORTS loads lazily
+    from stockfish_core.aio import AsyncExchangeManager
     from stockfish_core.config import load_config
     from stockfish_core.connector import (
         BaseConnector,
@@ -22,7 +23,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time _EXPORTS loads
     from stockfish_core.errors import (
         ConfigError,
         ConnectorError,
+        DuplicateOrderIdError,
+        JournalError,
         NotConnectedError,
+        OrderNotSentError,
         OrderRejectedError,
         PluginError,
         StockfishError,
@@ -30,6 +34,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time _EXPORTS loads
         UnknownOrderError,
     )
     from stockfish_core.hookspecs import hookimpl
+    from stockfish_core.journal import OrderJournal
     from stockfish_core.manager import ExchangeManager, FailoverStrategy
     from stockfish_core.models import (
         DataType,
@@ -57,6 +62,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time _EXPORTS loads
         get_connector_type,
         load_plugins,
     )
+    from stockfish_core.positions import Position
     from stockfish_core.router import DataFeedRouter, OverflowPolicy
     from stockfish_core.settings import ConnectorSettings, Secret
 
@@ -78,10 +84,13 @@ _EXPORTS = {
     "OrderRejectedError": "errors", "PluginError": "errors", "StockfishError": "errors",
     "SubscriptionError": "errors", "UnknownOrderError": "errors",
     "load_config": "config",
+    "AsyncExchangeManager": "aio", "OrderJournal": "journal", "Position": "positions",
+    "DuplicateOrderIdError": "errors", "JournalError": "errors", "OrderNotSentError": "errors",
 }
 
 # A literal list: type checkers read it to know what is re-exported.
 __all__ = [
+    "AsyncExchangeManager",
     "BaseConnector",
     "Capabilities",
     "ConfigError",
@@ -91,9 +100,11 @@ __all__ = [
     "ConnectorType",
     "DataFeedRouter",
     "DataType",
+    "DuplicateOrderIdError",
     "ExchangeManager",
     "FailoverStrategy",
     "Fill",
+    "JournalError",
     "MacroEvent",
     "MarketUpdate",
     "NewsEvent",
@@ -103,12 +114,15 @@ __all__ = [
     "OrderBookLevel",
     "OrderBookSnapshot",
     "OrderEvent",
+    "OrderJournal",
+    "OrderNotSentError",
     "OrderRejectedError",
     "OrderSide",
     "OrderStatus",
     "OrderType",
     "OverflowPolicy",
     "PluginError",
+    "Position",
     "PriceTick",
     "ReconcileReport",
     "Secret",

@@ -28,11 +28,17 @@ import attrs
 from stockfish_core import events, lifecycle, plugins
 from stockfish_core.arbitration import FeedArbitrator
 from stockfish_core.connector import BaseConnector, ConnectorStatus
-from stockfish_core.errors import DuplicateOrderIdError, OrderRejectedError, UnknownOrderError
+from stockfish_core.errors import (
+    ConnectorError,
+    DuplicateOrderIdError,
+    OrderRejectedError,
+    UnknownOrderError,
+)
 from stockfish_core.health import HealthMonitor, health_report, health_score
 from stockfish_core.journal import MEMORY, OrderJournal, default_journal_path
-from stockfish_core.models import DataType, now_ns
+from stockfish_core.models import DataType, OHLCVBar, now_ns
 from stockfish_core.orders import Order, OrderEvent, OrderStatus
+from stockfish_core.positions import Position
 from stockfish_core.router import DataFeedRouter
 
 __all__ = ["ExchangeManager", "FailoverDecision", "FailoverStrategy"]
@@ -587,6 +593,45 @@ class ExchangeManager:
     def remove_order_listener(self, callback: Callable[[OrderEvent], None]) -> None:
         if callback in self._order_listeners:
             self._order_listeners.remove(callback)
+
+    # ------------------------------------------------------------------ account
+    def get_positions(self, connectors: str | Iterable[str] | None = None) -> list[Position]:
+        """Positions across the connectors (each says whether its venue reported them or
+        they were derived from fills: ``Position.source``). A connector that fails to
+        answer is logged and left out."""
+        out: list[Position] = []
+        for connector in self._targets_named(connectors):
+            try:
+                out.extend(connector.get_positions())
+            except Exception as exc:
+                log.warning("%s: positions unavailable: %s", connector.name, exc)
+        return out
+
+    def get_account(self, connectors: str | Iterable[str] | None = None
+                    ) -> dict[str, dict[str, Any]]:
+        """Account values by connector, for the connectors whose venue reports them."""
+        out: dict[str, dict[str, Any]] = {}
+        for connector in self._targets_named(connectors):
+            if connectors is None and not connector.capabilities.account:
+                continue
+            out[connector.name] = connector.get_account()
+        return out
+
+    def get_historical_bars(self, symbol: str, connector: str | None = None,
+                            **options: Any) -> list[OHLCVBar]:
+        """Historical bars from ``connector`` or the first connected one that serves
+        history (``duration``, ``bar_size`` and the connector's own options)."""
+        if connector is not None:
+            return self.get_connector(connector).get_historical_bars(symbol, **options)
+        for candidate in self.list_connectors_objects():
+            if candidate.capabilities.history and candidate.is_connected:
+                return candidate.get_historical_bars(symbol, **options)
+        raise ConnectorError("no connected connector serves historical data")
+
+    def _targets_named(self, names: str | Iterable[str] | None) -> list[BaseConnector]:
+        chosen = _as_list(names)
+        return [self.get_connector(n) for n in chosen] if chosen is not None \
+            else self.list_connectors_objects()
 
     # ------------------------------------------------------------------ events
     def _on_status(self, connector: BaseConnector, old: ConnectorStatus,
