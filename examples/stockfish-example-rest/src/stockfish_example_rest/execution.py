@@ -10,7 +10,7 @@ from urllib.parse import quote
 from stockfish_core.errors import NotConnectedError
 from stockfish_core.orders import Fill, Order, OrderStatus
 
-from stockfish_example_rest.http import HTTPAnswer, VenueUnreachableError
+from stockfish_example_rest.venue_http import HTTPAnswer, VenueUnreachableError
 
 if TYPE_CHECKING:
     from stockfish_core.connector import BaseConnector

@@ -17,7 +17,7 @@ from stockfish_core.models import (
     now_ns,
 )
 
-from stockfish_example_rest.http import HTTPAnswer, VenueUnreachableError
+from stockfish_example_rest.venue_http import HTTPAnswer, VenueUnreachableError
 
 if TYPE_CHECKING:
     from stockfish_core.connector import BaseConnector
