@@ -22,10 +22,10 @@ from stockfish_core.connector import BaseConnector, ConnectorStatus
 from stockfish_core.models import DataType
 
 from stockfish_example_rest.execution import ExecutionMixin
-from stockfish_example_rest.venue_http import HTTPAnswer, VenueUnreachableError, request
 from stockfish_example_rest.market_data import MarketDataMixin
 from stockfish_example_rest.plugin import CAPABILITIES
 from stockfish_example_rest.settings import RestSettings
+from stockfish_example_rest.venue_http import HTTPAnswer, VenueUnreachableError, request
 
 __all__ = ["RestConnector", "VenueUnreachableError"]
 
