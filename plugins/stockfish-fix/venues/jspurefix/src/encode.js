@@ -47,7 +47,8 @@ function executionReport (version, r) {
     Price: r.pt !== undefined && r.pt !== null ? px(r.pt) : undefined,
     StopPx: r.stopPt !== undefined && r.stopPt !== null ? px(r.stopPt) : undefined,
     TimeInForce: r.tif || undefined,
-    LastQty: r.lastQty !== undefined ? qty(r.lastQty) : undefined,
+    // 4.2 calls tag 32 LastShares
+    [version === 'FIX42' ? 'LastShares' : 'LastQty']: r.lastQty !== undefined ? qty(r.lastQty) : undefined,
     LastPx: r.lastPt !== undefined ? px(r.lastPt) : undefined,
     LeavesQty: qty(r.leaves),
     CumQty: qty(r.cum),

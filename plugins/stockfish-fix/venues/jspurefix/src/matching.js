@@ -29,6 +29,11 @@ class VenueOrder {
   get isOpen () { return OPEN.has(this.status) }
 }
 
+/** The order's figures when an event happened (reports are built later, in order). */
+function snap (order) {
+  return { status: order.status, cum: order.cum, leaves: order.leavesQty, avgPx: order.avgPx, qty: order.qty, pt: order.pt, clOrdId: order.clOrdId }
+}
+
 class Engine {
   constructor ({ symbols, spreadSymbols = [], levels = 5, ordersPerLevel = 3, seed = 0, startPrices = {}, tag = '' }) {
     this.rng = makeRng(seed)
@@ -175,7 +180,7 @@ class Engine {
     })
     this.orders.set(clOrdId, order)
     this.byOrderId.set(order.orderId, order)
-    const events = [{ kind: 'new', order }]
+    const events = [{ kind: 'new', order, state: snap(order) }]
     if (ordType === '3' || ordType === '4') {
       this.stops.push(order)
       return events.concat(this.triggerStops(symbol))
@@ -225,7 +230,7 @@ class Engine {
         }
         order.fills.push(fill)
         this.fills.push(fill)
-        events.push({ kind: 'fill', order, fill })
+        events.push({ kind: 'fill', order, fill, state: snap(order) })
       }
       if (order.resting && (order.owner === null ? order.qty <= EPS : !order.isOpen)) {
         book.remove(order)
@@ -247,7 +252,7 @@ class Engine {
       order.clOrdId = newClOrdId
       this.orders.set(newClOrdId, order)
     }
-    return [{ kind: 'canceled', order, orig: orig ?? (newClOrdId ? prior : null), text }]
+    return [{ kind: 'canceled', order, orig: orig ?? (newClOrdId ? prior : null), text, state: snap(order) }]
   }
 
   unrest (order) {
@@ -291,7 +296,7 @@ class Engine {
     order.clOrdId = clOrdId
     this.orders.set(clOrdId, order)
     if (order.resting) this.touch(order.symbol) // the size shown changed
-    const events = [{ kind: 'replaced', order, orig: prior }]
+    const events = [{ kind: 'replaced', order, orig: prior, state: snap(order) }]
     if (!requeue) return events
     if (order.stopPt !== null && !order.triggered) {
       this.stops.push(order)

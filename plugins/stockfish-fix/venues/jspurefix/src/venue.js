@@ -305,8 +305,9 @@ class Venue {
 
   // ---------------------------------------------------------------------- execution reports
   report (order, execType, ordStatus, extra = {}) {
+    const state = extra.state || { clOrdId: order.clOrdId, qty: order.qty, pt: order.pt, leaves: order.leavesQty, cum: order.cum, avgPx: order.avgPx }
     return enc.executionReport(this.version, {
-      orderId: order.orderId, clOrdId: extra.clOrdId || order.clOrdId, origClOrdId: extra.orig, execId: this.engine.nextExecId(), execType, ordStatus, symbol: order.symbol, side: order.side, qty: order.qty, ordType: order.ordType, pt: order.pt, stopPt: order.stopPt, tif: order.tif, leaves: order.leavesQty, cum: order.cum, avgPx: order.avgPx, text: extra.text, massStatusReqId: extra.massStatusReqId, totNumReports: extra.totNumReports, lastRpt: extra.lastRpt
+      orderId: order.orderId, clOrdId: extra.clOrdId || state.clOrdId, origClOrdId: extra.orig, execId: this.engine.nextExecId(), execType, ordStatus, symbol: order.symbol, side: order.side, qty: state.qty, ordType: order.ordType, pt: state.pt, stopPt: order.stopPt, tif: order.tif, leaves: state.leaves, cum: state.cum, avgPx: state.avgPx, text: extra.text, massStatusReqId: extra.massStatusReqId, totNumReports: extra.totNumReports, lastRpt: extra.lastRpt
     })
   }
 
@@ -327,10 +328,10 @@ class Venue {
       let msgType = '8'
       let obj
       switch (event.kind) {
-        case 'new': obj = this.report(order, '0', '0'); break
+        case 'new': obj = this.report(order, '0', '0', { state: event.state }); break
         case 'fill': obj = this.fillReport(order, event.fill); break
-        case 'canceled': obj = this.report(order, '4', '4', { orig: event.orig, text: event.text }); break
-        case 'replaced': obj = this.report(order, '5', this.version === 'FIX42' ? '5' : order.status, { orig: event.orig }); break
+        case 'canceled': obj = this.report(order, '4', '4', { orig: event.orig, text: event.text, state: event.state }); break
+        case 'replaced': obj = this.report(order, '5', this.version === 'FIX42' ? '5' : event.state.status, { orig: event.orig, state: event.state }); break
         case 'reject':
           obj = enc.executionReport(this.version, {
             orderId: 'NONE', clOrdId: event.clOrdId, execId: this.engine.nextExecId(), execType: '8', ordStatus: '8', ordRejReason: event.reason, symbol: event.symbol, side: event.side, qty: event.qty > 0 ? event.qty : undefined, leaves: 0, cum: 0, avgPx: 0, text: event.text

@@ -1,0 +1,212 @@
+"""The jspurefix venue itself, checked by a raw client (simplefix over a socket; not QuickFIX,
+not our connector): for every book model and every FIX version the book rebuilt from W + X
+equals the venue's recorded book after every message; sessions, orders and faults behave as
+documented."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from stockfish_fix.testing.js_venue import BOOK_MODELS, JSFIXVenue
+
+from tests.fix.jsvenue_raw import ModelBook, RawFIXClient, RawMessage, md_request
+
+VERSIONS = ("FIX42", "FIX44", "FIX50SP2")
+DEPTH = 10
+T = 10.0
+
+
+@pytest.fixture
+def make_venue() -> Iterator[type[JSFIXVenue]]:
+    made: list[JSFIXVenue] = []
+
+    def make(**options: object) -> JSFIXVenue:
+        venue = JSFIXVenue(**{"tick_interval": 0.02, "depth": DEPTH, **options})  # type: ignore[arg-type]
+        made.append(venue)
+        venue.start()
+        return venue
+
+    yield make  # type: ignore[misc]
+    for venue in made:
+        venue.stop()
+
+
+def _stream(client: RawFIXClient, books: dict[str, ModelBook], wanted: int,
+            steps: list[tuple[int, str, RawMessage]], until: float) -> None:
+    """Read market data into ``books`` until each symbol has ``wanted`` messages."""
+    per_symbol = dict.fromkeys(books, 0)
+    while min(per_symbol.values()) < wanted and time.monotonic() < until:
+        message = client.recv(max(until - time.monotonic(), 0.01))
+        if message is None:
+            break
+        if message.msg_type not in ("W", "X"):
+            continue
+        if message.msg_type == "W":
+            symbol = message.get(55)
+            assert symbol is not None
+            books[symbol].snapshot(message.entries())
+        else:
+            entries = message.entries()
+            symbols = {e[55] for e in entries}
+            assert len(symbols) == 1, "one symbol per X"
+            symbol = symbols.pop()
+            books[symbol].incremental(entries)
+        per_symbol[symbol] += 1
+        steps.append((message.seq, symbol, message))
+        # the book is compared later, against the record; keep what it was now
+        message.levels = books[symbol].levels()  # type: ignore[attr-defined]
+        message.last = books[symbol].last  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("model", BOOK_MODELS)
+def test_raw_client_book_equals_the_venue_record_after_every_message(
+        make_venue: type[JSFIXVenue], model: str, version: str) -> None:
+    venue = make_venue(version=version, book_model=model, symbols=("AAA",),
+                       spread_symbols=("SPRD",), seed=7)
+    client = RawFIXClient(venue.port, version)
+    assert client.connect().msg_type == "A"
+    books = {s: ModelBook(model, DEPTH) for s in ("AAA", "SPRD")}
+    client.send("V", md_request("R1", "AAA"))
+    client.send("V", md_request("R2", "SPRD"))
+    # a trade, so that X carries 269=2 and later snapshots carry it as the last trade
+    client.send("D", [(11, "RAW-1"), (21, "1"), (55, "AAA"), (54, "1"), (60, "20240101-00:00:00"),
+                      (38, 15), (40, "1"), (59, "0")])
+    steps: list[tuple[int, str, RawMessage]] = []
+    _stream(client, books, 40, steps, time.monotonic() + T)
+    # a second subscription to a symbol already streaming: its snapshot's trade entry is
+    # the last trade, not a new one
+    client.send("V", md_request("R3", "AAA", subscribe=False))
+    client.send("V", md_request("R4", "AAA"))
+    _stream(client, books, 10, steps, time.monotonic() + T)
+    client.close()
+    history = {(r["msg_seq_num"], r["symbol"]): r for r in venue.md_history()
+               if r["comp_id"] == "CLIENT"}
+    assert len(steps) >= 80
+    rpt: dict[str, int] = {}
+    for seq, symbol, message in steps:
+        record = history[(seq, symbol)]
+        assert record["msg_type"] == message.msg_type
+        assert record["injected"] is None
+        bids, asks = message.levels  # type: ignore[attr-defined]
+        assert (bids, asks) == (record["bids"], record["asks"]), (model, version, seq)
+        if model == "top_of_book":
+            assert len(bids) <= 1 and len(asks) <= 1
+        if record["last"] is not None and message.msg_type == "W":
+            assert list(message.last) == record["last"]  # type: ignore[attr-defined]
+        numbers = [int(e[83]) for e in message.entries() if 83 in e]
+        assert len(numbers) == len(message.entries()), "RptSeq on every entry"
+        if message.msg_type == "X":
+            expected = rpt.get(symbol, 0) + 1
+            assert numbers == list(range(expected, expected + len(numbers))), "RptSeq gap"
+            rpt[symbol] = numbers[-1]
+        else:
+            assert set(numbers) <= {record["rpt_seq"]}
+            rpt[symbol] = record["rpt_seq"]
+    assert any(p < 0 for p, _ in history[(steps[-1][0], steps[-1][1])]["bids"]
+               if steps[-1][1] == "SPRD") or any(
+        p <= 0 for r in history.values() if r["symbol"] == "SPRD" for p, _ in r["bids"]), \
+        "the spread instrument never showed a negative price"
+    if model != "snapshot_only":
+        assert books["AAA"].trades, "no trade entry in X"
+        assert books["AAA"].trades.count(books["AAA"].last) >= 1
+    if model == "position":
+        seen = books["AAA"].actions | books["SPRD"].actions
+        assert {"0", "1", "2", "3"} <= seen, seen
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_logon_credentials_sequence_and_resend(make_venue: type[JSFIXVenue],
+                                                version: str) -> None:
+    venue = make_venue(version=version, username="trader", password="s3cret",
+                       market_data=False)
+    bad = RawFIXClient(venue.port, version, username="trader", password="wrong")
+    answer = bad.connect()
+    assert answer.msg_type == "5" and "bad username or password" in (answer.get(58) or "")
+    bad.close()
+
+    client = RawFIXClient(venue.port, version, username="trader", password="s3cret")
+    assert client.connect().msg_type == "A"
+    # TestRequest answered with a Heartbeat carrying its id
+    client.send("1", [(112, "PING-1")])
+    heartbeat = client.recv_admin(T, ("0",))
+    assert heartbeat is not None and heartbeat.get(112) == "PING-1"
+    # an order, then a skipped number: the resend replays the report PossDup, gap-fills
+    # the rest
+    client.send("D", [(11, "R-1"), (21, "1"), (55, "AAA"), (54, "1"), (60, "20240101-00:00:00"),
+                      (38, 5), (40, "2"), (44, "1.00"), (59, "1")])
+    new = client.recv_admin(T, ("8",))
+    assert new is not None and new.get(39) == "0" and new.get(11) == "R-1"
+    assert venue.skip_sequence_number() == 1
+    client.send("F", [(41, "R-1"), (11, "R-1-C"), (55, "AAA"), (54, "1"),
+                      (60, "20240101-00:00:00"), (38, 5)])
+    cancelled = client.recv_admin(T, ("8",))
+    assert cancelled is not None and cancelled.seq == new.seq + 2  # one number skipped
+    client.send("2", [(7, 1), (16, 0)])
+    resent: list[RawMessage] = []
+    while (message := client.recv(2.0)) is not None and (
+            not resent or resent[-1].seq < cancelled.seq):
+        resent.append(message)
+    assert all(m.get(43) == "Y" for m in resent)
+    by_type = [(m.msg_type, m.seq) for m in resent]
+    assert ("8", new.seq) in by_type and ("8", cancelled.seq) in by_type
+    gap_fills = [m for m in resent if m.msg_type == "4"]
+    assert gap_fills and all(m.get(123) == "Y" for m in gap_fills)
+    assert any(int(m.get(36) or 0) == cancelled.seq for m in gap_fills), "the skipped one"
+    client.close()
+
+    # sequence numbers kept (no reset): a Logon below the expected number is refused
+    low = RawFIXClient(venue.port, version, username="trader", password="s3cret")
+    answer = low.connect(reset=False, seq=1)
+    assert answer.msg_type == "5"
+    assert "MsgSeqNum too low, expecting" in (answer.get(58) or "")
+    assert "but received 1" in (answer.get(58) or "")
+    low.close()
+    assert venue.status()["counters"]["bad_credentials"] == 1
+
+
+def test_faults_refuse_drop_and_market_data_injection(make_venue: type[JSFIXVenue]) -> None:
+    venue = make_venue(version="FIX44", symbols=("AAA",), spread_symbols=())
+    client = RawFIXClient(venue.port, "FIX44")
+    assert client.connect().msg_type == "A"
+    assert venue.sessions_logged_on == 1
+    assert venue.drop_connections(refuse_for=1.0) == 1
+    assert client.recv(T) is None  # the link is cut, no Logout
+    client.close()
+    refused = RawFIXClient(venue.port, "FIX44")
+    answer = refused.connect()
+    assert answer.msg_type == "5" and "refused" in (answer.get(58) or "")
+    refused.close()
+    deadline = time.monotonic() + T
+    while True:  # the refusal ends by itself
+        again = RawFIXClient(venue.port, "FIX44")
+        answer = again.connect()
+        if answer.msg_type == "A" or time.monotonic() > deadline:
+            break
+        again.close()
+        again.recv(0.2)  # a bounded pause between attempts, on the socket's own clock
+    assert answer.msg_type == "A"
+    again.send("V", md_request("M1", "AAA"))
+    book = ModelBook("price_level", DEPTH)
+    seen: dict[str, int] = {}
+    for kind in ("crossed", "change_unknown", "delete_unknown", "rpt_seq_gap"):
+        assert venue.inject_market_data("AAA", kind) == 1
+        seen[kind] = 0
+    deadline = time.monotonic() + T
+    gap = False
+    last_rpt = None
+    while time.monotonic() < deadline and not gap:
+        message = again.recv(1.0)
+        if message is None or message.msg_type not in ("W", "X"):
+            continue
+        numbers = [int(e[83]) for e in message.entries()]
+        if message.msg_type == "X" and last_rpt is not None and numbers[0] != last_rpt + 1:
+            gap = True
+        last_rpt = numbers[-1]
+    assert gap, "no RptSeq gap seen"
+    injected = [r["injected"] for r in venue.md_history("AAA") if r["injected"]]
+    assert injected == ["crossed", "change_unknown", "delete_unknown"]
+    assert book.model == "price_level"
+    again.close()
