@@ -30,7 +30,10 @@ class VenueSession extends AsciiSession {
   get compId () { return this.config.description.TargetCompID }
   get nextSeqNum () { return this.transport ? this.transport.transmitter.msgSeqNum : null }
 
-  onMsg (msgType, view) {
+  // dispatchMsg is where the stock session checks sequence numbers, after a wildcard
+  // acceptor has bound the peer's identity (and so loaded its store): the expected number
+  // is known only there.
+  dispatchMsg (msgType, view) {
     if (msgType === 'A' && !this.loggedOn) {
       this.peerReset = view.getTyped(RESET_SEQ_NUM_FLAG) === true
       const seq = Number(view.getString(MSG_SEQ_NUM))
@@ -42,7 +45,7 @@ class VenueSession extends AsciiSession {
         return
       }
     }
-    super.onMsg(msgType, view)
+    super.dispatchMsg(msgType, view)
   }
 
   onLogon (view, user, password) {
