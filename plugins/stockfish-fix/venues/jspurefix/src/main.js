@@ -29,7 +29,7 @@ function commands (venue) {
     orders_received: () => Object.fromEntries(venue.engine.received),
     fills: () => venue.engine.fills,
     fills_of: ({ cl_ord_id: cid }) => venue.engine.fills.filter(f => f.client_order_id === cid),
-    order,
+    order: ({ cl_ord_id: cid }) => order(cid),
     orders: () => [...new Set(venue.engine.orders.values())].filter(o => o.owner !== null).map(orderView),
     book_levels: ({ symbol }) => venue.bookLevels(symbol),
     fill: ({ cl_ord_id: cid, quantity = null, price = null }) => venue.fill(cid, quantity, price),
