@@ -138,7 +138,7 @@ class JSFIXVenue:
         if not (folder / "node_modules" / "jspurefix").is_dir():
             raise JSVenueError(f"the jspurefix venue is not installed ({folder / 'node_modules'} "
                                f"is missing): run `{INSTALL_HINT}`")
-        proc = subprocess.Popen(  # noqa: S603 - our own script, no shell
+        proc = subprocess.Popen(
             [_node(), str(main)], cwd=str(folder), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
             bufsize=1)
