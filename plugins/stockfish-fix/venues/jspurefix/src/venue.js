@@ -66,6 +66,7 @@ class Venue {
     }
     this.sessions = new Map() // CompID -> the logged-on session
     this.connections = new Set() // every live VenueSession
+    this.sockets = new Set() // every accepted socket (a stop must not wait on one)
     this.subs = new Map() // symbol -> Map(session -> MDReqID)
     this.sent = new Map() // CompID -> Map(MsgSeqNum -> { msgType, obj, time })
     this.stores = new Map() // SessionId -> MemorySessionStore (kept across connections)
@@ -140,12 +141,15 @@ class Venue {
     for (const session of this.connections) session.logout('venue shutting down')
     await new Promise(resolve => setTimeout(resolve, this.sessions.size ? 200 : 0))
     for (const session of [...this.connections]) session.drop()
+    for (const socket of this.sockets) socket.destroy() // ended sessions linger 5 s otherwise
     if (this.server) await new Promise(resolve => this.server.close(() => resolve()))
     if (this.dictionary && this.dictionary.dir) fs.rmSync(this.dictionary.dir, { recursive: true, force: true })
   }
 
   accept (socket) {
     socket.setNoDelay(true)
+    this.sockets.add(socket)
+    socket.on('close', () => this.sockets.delete(socket))
     if (this.stopped) {
       socket.destroy()
       return
