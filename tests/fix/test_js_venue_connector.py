@@ -89,7 +89,7 @@ def _levels(book: OrderBookSnapshot) -> tuple[list[list[float]], list[list[float
 
 
 def _same_books_after_every_message(venue: JSFIXVenue, recorder: Recorder, symbol: str,
-                                    mark: int, wanted: int = 30, timeout: float = T) -> None:
+                                    mark: int, *, wanted: int = 30, timeout: float = T) -> None:
     """The connector's book after each market-data message equals the venue's record of
     the book after that message (the n-th published book <-> the n-th message)."""
     assert recorder.wait(lambda: len(_books(recorder, symbol)) >= wanted, timeout), \
