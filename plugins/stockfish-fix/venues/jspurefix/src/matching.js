@@ -43,11 +43,13 @@ class Engine {
     this.spread = new Set(spreadSymbols)
     this.books = new Map()
     this.mid = new Map()
+    this.start = new Map()
     this.shown = new Map()
     for (const [i, symbol] of [...symbols, ...spreadSymbols].entries()) {
       this.books.set(symbol, new OrderBook(symbol))
       const start = startPrices[symbol] ?? (this.spread.has(symbol) ? -0.02 : 100 + 50 * i)
       this.mid.set(symbol, Math.round(start * 100))
+      this.start.set(symbol, Math.round(start * 100))
     }
     this.orders = new Map() // every ClOrdID an order has had -> order
     this.byOrderId = new Map()
@@ -87,6 +89,12 @@ class Engine {
       const move = this.rng.chance(0.08) ? this.rng.pick([-1, 1]) * this.rng.int(2, 4) : this.rng.int(-1, 1)
       let mid = this.mid.get(symbol) + move
       if (!this.spread.has(symbol)) mid = Math.max(mid, this.levels + 2)
+      else {
+        // a spread stays within 20 ticks of where it started and at or below zero, so its
+        // bids are always negative and its offers cross zero now and then
+        const start = this.start.get(symbol)
+        mid = Math.min(Math.max(mid, start - 20), Math.min(start + 20, 0))
+      }
       this.mid.set(symbol, mid)
       this.quote(symbol)
       events.push(...this.uncross(symbol), ...this.triggerStops(symbol))
