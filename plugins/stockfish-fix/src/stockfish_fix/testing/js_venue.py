@@ -298,6 +298,12 @@ class JSFIXVenue:
         deleting a level the book does not have. Returns how many."""
         return int(self._call("send_malformed"))
 
+    def lose_orders(self, n: int = 1) -> None:
+        """Ignore the next ``n`` NewOrderSingles (no report, no record), as if they were
+        lost in a link that stalled: the venue then answers a status request for them with
+        OrdStatus 8, OrdRejReason 5 (unknown order)."""
+        self._call("lose_orders", n=n)
+
     def skip_sequence_number(self) -> int:
         """Skip one outgoing MsgSeqNum on every session (the client asks for a resend,
         which the venue gap-fills)."""

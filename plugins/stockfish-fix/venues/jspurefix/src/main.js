@@ -24,6 +24,7 @@ function commands (venue) {
     refuse_logons: ({ seconds }) => venue.refuseLogons(seconds),
     bad_credentials: ({ on = true } = {}) => venue.setBadCredentials(on),
     send_malformed: () => venue.sendMalformed(),
+    lose_orders: ({ n = 1 } = {}) => venue.loseOrders(n),
     skip_sequence_number: () => venue.skipSequenceNumber(),
     orders_received_count: ({ cl_ord_id: cid }) => venue.engine.received.get(cid) || 0,
     orders_received: () => Object.fromEntries(venue.engine.received),

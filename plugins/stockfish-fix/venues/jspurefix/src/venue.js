@@ -76,6 +76,7 @@ class Venue {
     this.refuseUntil = 0
     this.badCredentials = false
     this.pendingGap = new Set() // symbols whose next X skips a RptSeq
+    this.ordersToLose = 0 // NewOrderSingles to ignore, as if lost on the way
     this.logons = 0
     this.nextTransport = 0
     this.dictionary = null
@@ -248,6 +249,11 @@ class Venue {
   onNewOrder (session, view) {
     const g = (tag) => view.getString(tag)
     const clOrdId = g(11)
+    if (this.ordersToLose > 0) { // never reached the book: no report, no record
+      this.ordersToLose--
+      this.count('orders_lost')
+      return
+    }
     const symbol = g(55)
     if (symbol === BUSINESS_REJECT_SYMBOL || symbol === SESSION_REJECT_SYMBOL) {
       this.engine.received.set(clOrdId, (this.engine.received.get(clOrdId) || 0) + 1)
@@ -442,6 +448,12 @@ class Venue {
     let n = 0
     for (const session of [...this.connections]) if (session.drop()) n++
     return n
+  }
+
+  /** The next `n` NewOrderSingles are ignored, as if lost in a link that stalled. */
+  loseOrders (n) {
+    this.ordersToLose = n
+    return true
   }
 
   refuseLogons (seconds) {
