@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from stockfish_core.testing import wait_until
@@ -235,3 +236,102 @@ def test_faults_refuse_drop_and_market_data_injection(make_venue: type[JSFIXVenu
     assert injected == ["crossed", "change_unknown", "delete_unknown"]
     assert book.model == "price_level"
     again.close()
+
+
+def _order(cl_ord_id: str, symbol: str = "AAA", qty: int = 5,
+           price: str | None = "1.00") -> list[tuple[int, object]]:
+    fields: list[tuple[int, object]] = [
+        (11, cl_ord_id), (21, "1"), (55, symbol), (54, "1"), (60, "20240101-00:00:00"),
+        (38, qty), (40, "2" if price else "1")]
+    if price:
+        fields.append((44, price))
+    return [*fields, (59, "1")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_status_mass_status_external_orders_and_sequence_reset(
+        make_venue: type[JSFIXVenue], version: str) -> None:
+    venue = make_venue(version=version, market_data=False)
+    client = RawFIXClient(venue.port, version)
+    assert client.connect().msg_type == "A"
+    for cid in ("S-1", "S-2"):
+        client.send("D", _order(cid))
+        assert client.recv_admin(T, ("8",)) is not None
+    external = venue.external_order("PHONE-1", "AAA", 3, price=1.0)
+    assert external is not None and external.external and external.owner == "CLIENT"
+    report = client.recv_admin(T, ("8",))
+    assert report is not None and report.get(11) == "PHONE-1" and report.get(39) == "0"
+
+    # OrderStatusRequest for an order the venue never had: OrdStatus 8, OrdRejReason 5
+    client.send("H", [(11, "NEVER-SENT"), (55, "AAA"), (54, "1")])
+    unknown = client.recv_admin(T, ("8",))
+    assert unknown is not None and unknown.get(39) == "8" and unknown.get(103) == "5"
+    assert unknown.get(150) == ("8" if version == "FIX42" else "I")
+    if version == "FIX42":
+        assert unknown.get(20) == "3"  # ExecTransType Status
+    assert unknown.get(58) is None, "the answer is in the codes, not in words"
+    client.send("H", [(11, "S-1"), (55, "AAA"), (54, "1")])
+    known = client.recv_admin(T, ("8",))
+    assert known is not None and known.get(11) == "S-1" and known.get(39) == "0"
+
+    # OrderMassStatusRequest: one report per open order (FIX 4.2 has no such message)
+    client.send("AF", [(584, "MS-1"), (585, "7")])
+    if version == "FIX42":
+        refused = client.recv_admin(T, ("3", "j"))
+        assert refused is not None
+    else:
+        reports = [client.recv_admin(T, ("8",)) for _ in range(3)]
+        assert all(r is not None and r.get(584) == "MS-1" for r in reports)
+        assert {r.get(11) for r in reports if r} == {"S-1", "S-2", "PHONE-1"}
+        assert [r.get(912) for r in reports if r] == ["N", "N", "Y"]
+        assert {r.get(911) for r in reports if r} == {"3"}
+
+    # SequenceReset-Reset from the client moves the venue's expected number
+    client.send("4", [(123, "N"), (36, client.seq + 10)])
+    client.seq += 10
+    client.send("1", [(112, "AFTER-RESET")])
+    heartbeat = client.recv_admin(T, ("0", "5"))
+    assert heartbeat is not None and heartbeat.msg_type == "0"
+    assert heartbeat.get(112) == "AFTER-RESET"
+    client.close()
+    assert venue.orders_received_count("S-1") == 1
+    assert {o.cl_ord_id for o in venue.orders()} == {"S-1", "S-2", "PHONE-1"}
+
+
+def test_mass_status_unsupported_is_a_business_reject(make_venue: type[JSFIXVenue]) -> None:
+    venue = make_venue(version="FIX44", market_data=False, mass_status=False)
+    client = RawFIXClient(venue.port, "FIX44")
+    assert client.connect().msg_type == "A"
+    client.send("AF", [(584, "MS-1"), (585, "7")])
+    reject = client.recv_admin(T, ("j",))
+    assert reject is not None and reject.get(372) == "AF" and reject.get(380) == "3"
+    client.close()
+
+
+def test_file_store_keeps_sequence_numbers_across_a_venue_restart(
+        make_venue: type[JSFIXVenue], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = make_venue(version="FIX44", market_data=False, store="file", store_path=str(store))
+    client = RawFIXClient(first.port, "FIX44")
+    assert client.connect(reset=False).msg_type == "A"
+    client.send("D", _order("F-1"))
+    report = client.recv_admin(T, ("8",))
+    assert report is not None
+    venue_seq = report.seq
+    client.sock.close()  # type: ignore[union-attr]  # no Logout: a crash, as it were
+    client.sock = None
+    first.stop()
+    assert any(store.iterdir()), "nothing was written to the file store"
+
+    second = make_venue(version="FIX44", market_data=False, store="file",
+                        store_path=str(store))
+    again = RawFIXClient(second.port, "FIX44")
+    again.seq = client.seq
+    logon = again.connect(reset=False)
+    assert logon.msg_type == "A"
+    assert logon.seq == venue_seq + 1, "the venue's own numbers went on from the store"
+    again.close()
+    low = RawFIXClient(second.port, "FIX44")
+    refused = low.connect(reset=False, seq=1)
+    assert refused.msg_type == "5" and "MsgSeqNum too low" in (refused.get(58) or "")
+    low.close()
