@@ -211,6 +211,10 @@ class JSFIXVenue:
         self._proc = None
         with self._answered:
             self._answered.notify_all()
+        # a venue ended by force leaves its generated dictionary behind
+        dictionary = Path(str((self._ready or {}).get("dictionary") or ""))
+        if dictionary.parent.name.startswith("jsvenue-dict-"):
+            shutil.rmtree(dictionary.parent, ignore_errors=True)
 
     @property
     def running(self) -> bool:

@@ -66,6 +66,7 @@ async function main () {
         venue = new Venue(JSON.parse(line))
         const port = await venue.start()
         table = commands(venue)
+        venue.onExpired = () => { finish(0) }
         out({ event: 'ready', port, pid: process.pid, version: venue.version, dictionary: venue.dictionary.file })
       } catch (e) {
         out({ event: 'failed', error: e.message })

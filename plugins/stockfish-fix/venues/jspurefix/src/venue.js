@@ -117,7 +117,8 @@ class Venue {
     this.port = this.server.address().port
     this.startedAt = Date.now()
     this.ticker = setInterval(() => this.guard('tick', () => this.tick()), Math.max(1, o.tick_interval * 1000))
-    this.deadline = setTimeout(() => this.stop(), o.max_runtime * 1000)
+    // bounded: past max_runtime the venue stops by itself, and so does its process
+    this.deadline = setTimeout(() => { this.stop().then(() => this.onExpired && this.onExpired()) }, o.max_runtime * 1000)
     this.deadline.unref()
     return this.port
   }
