@@ -41,11 +41,26 @@ def _start(version: str, dictionaries: str, **options: Any) -> JSFIXVenue:
     return venue
 
 
+@pytest.fixture(scope="module")
+def venue_pool(js_dictionaries: str) -> Iterator[dict[str, JSFIXVenue]]:
+    """One price_level venue per FIX version, started when first asked for and shared by
+    the order tests and the conformance kit of this module (a start costs about a second)."""
+    pool: dict[str, JSFIXVenue] = {}
+    yield pool
+    for venue in pool.values():
+        venue.stop()
+
+
+def _pooled(pool: dict[str, JSFIXVenue], version: str, dictionaries: str) -> JSFIXVenue:
+    if version not in pool:
+        pool[version] = _start(version, dictionaries)
+    return pool[version]
+
+
 @pytest.fixture(scope="module", params=VERSIONS)
-def js_venue(request: pytest.FixtureRequest, js_dictionaries: str) -> Iterator[JSFIXVenue]:
-    venue = _start(str(request.param), js_dictionaries)
-    yield venue
-    venue.stop()
+def js_venue(request: pytest.FixtureRequest, venue_pool: dict[str, JSFIXVenue],
+             js_dictionaries: str) -> JSFIXVenue:
+    return _pooled(venue_pool, str(request.param), js_dictionaries)
 
 
 @pytest.fixture
@@ -195,12 +210,10 @@ def test_external_order_reaches_the_connector_as_a_report(
 
 # ----------------------------------------------------------------------------- conformance
 @pytest.fixture(scope="class")
-def conformance_venue(request: pytest.FixtureRequest,
-                      js_dictionaries: str) -> Iterator[JSFIXVenue]:
-    """One venue per conformance class (its FIX version), shared by the class's tests."""
-    venue = _start(request.cls.version, js_dictionaries)
-    yield venue
-    venue.stop()
+def conformance_venue(request: pytest.FixtureRequest, venue_pool: dict[str, JSFIXVenue],
+                      js_dictionaries: str) -> JSFIXVenue:
+    """The pooled venue of the class's FIX version, shared by the class's tests."""
+    return _pooled(venue_pool, request.cls.version, js_dictionaries)
 
 
 class _JSConformance(ConnectorConformance):
@@ -260,7 +273,7 @@ def _model_books_equal(venue: JSFIXVenue, connector_to: Callable[..., Any],
     mark = len(venue.md_history(symbol))
     connector.subscribe_orderbook(symbol, 100)
     try:
-        _same_books_after_every_message(venue, recorder, symbol, mark, wanted=20, timeout=4.0)
+        _same_books_after_every_message(venue, recorder, symbol, mark, wanted=12, timeout=2.5)
     except AssertionError as exc:  # say what the connector counted, for the record
         kinds = connector.get_stats()["data_errors_by_kind"]
         raise AssertionError(f"{exc}; connector data errors: {kinds}") from None
@@ -329,7 +342,7 @@ def test_crossed_book_is_resynced(
     requests_before = models_venue.status()["counters"].get("in_V", 0)
     assert models_venue.inject_market_data("PRIX", "crossed") == 1
     assert wait_until(
-        lambda: models_venue.status()["counters"].get("in_V", 0) > requests_before, 5.0)
+        lambda: models_venue.status()["counters"].get("in_V", 0) > requests_before, 3.0)
 
 
 @pytest.mark.xfail(strict=True, reason="connector grants the unknown-order grace only when "

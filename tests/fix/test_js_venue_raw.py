@@ -46,7 +46,7 @@ def models_venue(request: pytest.FixtureRequest) -> Iterator[JSFIXVenue]:
         version=str(request.param), tick_interval=0.02, depth=DEPTH, seed=7,
         symbols=tuple(s for s, _ in MODEL_SYMBOLS.values()),
         spread_symbols=tuple(s for _, s in MODEL_SYMBOLS.values()),
-        clients=tuple(MODEL_CLIENTS.values()),
+        clients=("CLIENT", *MODEL_CLIENTS.values()),
         book_model={symbol: model for model, pair in MODEL_SYMBOLS.items() for symbol in pair})
     venue.start()
     yield venue
@@ -248,29 +248,30 @@ def _order(cl_ord_id: str, symbol: str = "AAA", qty: int = 5,
     return [*fields, (59, "1")]
 
 
-@pytest.mark.parametrize("version", VERSIONS)
 def test_status_mass_status_external_orders_and_sequence_reset(
-        make_venue: type[JSFIXVenue], version: str) -> None:
-    venue = make_venue(version=version, market_data=False)
+        models_venue: JSFIXVenue) -> None:
+    venue = models_venue
+    version = venue.version
     client = RawFIXClient(venue.port, version)
     assert client.connect().msg_type == "A"
     for cid in ("S-1", "S-2"):
-        client.send("D", _order(cid))
+        client.send("D", _order(cid, "PRIX"))
         assert client.recv_admin(T, ("8",)) is not None
-    external = venue.external_order("PHONE-1", "AAA", 3, price=1.0)
+    external = venue.external_order("PHONE-1", "PRIX", 3, price=1.0, owner="CLIENT")
     assert external is not None and external.external and external.owner == "CLIENT"
     report = client.recv_admin(T, ("8",))
     assert report is not None and report.get(11) == "PHONE-1" and report.get(39) == "0"
+    assert report.get(55) == "PRIX"
 
     # OrderStatusRequest for an order the venue never had: OrdStatus 8, OrdRejReason 5
-    client.send("H", [(11, "NEVER-SENT"), (55, "AAA"), (54, "1")])
+    client.send("H", [(11, "NEVER-SENT"), (55, "PRIX"), (54, "1")])
     unknown = client.recv_admin(T, ("8",))
     assert unknown is not None and unknown.get(39) == "8" and unknown.get(103) == "5"
     assert unknown.get(150) == ("8" if version == "FIX42" else "I")
     if version == "FIX42":
         assert unknown.get(20) == "3"  # ExecTransType Status
     assert unknown.get(58) is None, "the answer is in the codes, not in words"
-    client.send("H", [(11, "S-1"), (55, "AAA"), (54, "1")])
+    client.send("H", [(11, "S-1"), (55, "PRIX"), (54, "1")])
     known = client.recv_admin(T, ("8",))
     assert known is not None and known.get(11) == "S-1" and known.get(39) == "0"
 
@@ -295,7 +296,8 @@ def test_status_mass_status_external_orders_and_sequence_reset(
     assert heartbeat.get(112) == "AFTER-RESET"
     client.close()
     assert venue.orders_received_count("S-1") == 1
-    assert {o.cl_ord_id for o in venue.orders()} == {"S-1", "S-2", "PHONE-1"}
+    assert {o.cl_ord_id for o in venue.orders() if o.owner == "CLIENT"} == {
+        "S-1", "S-2", "PHONE-1"}
 
 
 def test_mass_status_unsupported_is_a_business_reject(make_venue: type[JSFIXVenue]) -> None:

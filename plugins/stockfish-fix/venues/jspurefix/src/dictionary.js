@@ -89,13 +89,52 @@ function trimMessages (xml) {
     (whole, msgType) => USED.has(msgType) ? whole : '')
 }
 
+/** Drop the components no kept message reaches (directly or through other components). */
+function trimComponents (xml) {
+  const open = /<components>/.exec(xml)
+  const close = xml.indexOf('</components>')
+  if (!open || close < 0) return xml
+  const section = xml.slice(open.index + open[0].length, close)
+  const bodies = new Map()
+  for (const m of section.matchAll(/<component name=['"]([^'"]+)['"][^>]*?(?:\/>|>[\s\S]*?<\/component>)/g)) {
+    bodies.set(m[1], m[0])
+  }
+  const refs = (text) => [...text.matchAll(/<component name=['"]([^'"]+)['"]/g)].map(m => m[1])
+  const outside = xml.slice(0, open.index) + xml.slice(close)
+  const keep = new Set()
+  const todo = refs(outside)
+  while (todo.length) {
+    const name = todo.pop()
+    if (keep.has(name) || !bodies.has(name)) continue
+    keep.add(name)
+    // the component's own start tag names itself: skip it
+    todo.push(...refs(bodies.get(name)).filter(n => n !== name))
+  }
+  const kept = [...bodies].filter(([name]) => keep.has(name)).map(([, body]) => body).join('\n')
+  return xml.slice(0, open.index + open[0].length) + kept + xml.slice(close)
+}
+
+/** Drop the field definitions nothing kept refers to. */
+function trimFields (xml) {
+  const open = /<fields>/.exec(xml)
+  const close = xml.indexOf('</fields>')
+  if (!open || close < 0) return xml
+  const outside = xml.slice(0, open.index) + xml.slice(close)
+  const used = new Set([...outside.matchAll(/<(?:field|group) name=['"]([^'"]+)['"]/g)].map(m => m[1]))
+  const section = xml.slice(open.index + open[0].length, close)
+  const kept = [...section.matchAll(/<field [^>]*?name=['"]([^'"]+)['"][^>]*?(?:\/>|>[\s\S]*?<\/field>)/g)]
+    .filter(m => used.has(m[1])).map(m => m[0]).join('\n')
+  return xml.slice(0, open.index + open[0].length) + kept + xml.slice(close)
+}
+
 /** Write the extended dictionary of `version` into a private temporary directory. */
 function buildDictionary (version) {
   const spec = EXTENSIONS[version]
-  let xml = trimMessages(fs.readFileSync(path.join(SOURCE, `${version}.xml`), 'latin1'))
+  let xml = trimComponents(trimMessages(fs.readFileSync(path.join(SOURCE, `${version}.xml`), 'latin1')))
   xml = extendFields(xml, spec.fields)
   for (const entry of spec.group_members) xml = addGroupMembers(xml, entry.in, entry.fields)
   for (const entry of spec.message_fields) xml = addMessageFields(xml, entry.msgtype, entry.fields)
+  xml = trimFields(xml)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jsvenue-dict-'))
   const file = path.join(dir, `${version}.xml`)
   fs.writeFileSync(file, xml, { encoding: 'latin1', mode: 0o600 })

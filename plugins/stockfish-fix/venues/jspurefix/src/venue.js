@@ -70,6 +70,7 @@ class Venue {
     this.subs = new Map() // symbol -> Map(session -> MDReqID)
     this.sent = new Map() // CompID -> Map(MsgSeqNum -> { msgType, obj, time })
     this.stores = new Map() // SessionId -> MemorySessionStore (kept across connections)
+    this.fileStores = [] // { store, pending writes } of the file stores opened
     this.counters = {}
     this.errors = []
     this.history = [] // market data the venue sent, with its book after each message
@@ -105,9 +106,12 @@ class Venue {
     container.registerGlobal(new StderrLogFactory(o.verbose))
     const system = await container.makeSystem(description)
     this.config = system.resolve('IJsFixConfig')
-    this.config.sessionStoreFactory = o.store === 'file'
-      ? new FileSessionStoreFactory(this.privateDir(o.store_path))
-      : { create: (sessionId) => this.memoryStore(sessionId) }
+    if (o.store === 'file') {
+      const files = new FileSessionStoreFactory(this.privateDir(o.store_path))
+      this.config.sessionStoreFactory = { create: (sessionId) => this.tracked(files.create(sessionId)) }
+    } else {
+      this.config.sessionStoreFactory = { create: (sessionId) => this.memoryStore(sessionId) }
+    }
     this.server = net.createServer((socket) => this.accept(socket))
     await new Promise((resolve, reject) => {
       this.server.once('error', reject)
@@ -129,6 +133,35 @@ class Venue {
     return dir
   }
 
+  /**
+   * A file store whose writes are followed: jspurefix fires them without waiting, and two
+   * writes of the sequence-number file can land in either order. On stop the venue waits
+   * for them all, then writes the final numbers once more (see settleStores).
+   */
+  tracked (store) {
+    const pending = new Set()
+    for (const name of ['put', 'setSenderSeqNum', 'setTargetSeqNum', 'nextSenderSeqNum', 'nextTargetSeqNum', 'reset']) {
+      const call = store[name].bind(store)
+      store[name] = (...args) => {
+        const done = call(...args)
+        pending.add(done)
+        done.catch(() => {}).finally(() => pending.delete(done))
+        return done
+      }
+    }
+    this.fileStores.push({ store, pending })
+    return store
+  }
+
+  async settleStores () {
+    for (const { store, pending } of this.fileStores) {
+      while (pending.size) await Promise.allSettled([...pending])
+      await store.setSenderSeqNum(store.senderSeqNum).catch((e) => this.error(`store: ${e.message}`))
+      while (pending.size) await Promise.allSettled([...pending])
+      await store.flush().catch((e) => this.error(`store: ${e.message}`))
+    }
+  }
+
   memoryStore (sessionId) {
     const key = sessionId.toString()
     if (!this.stores.has(key)) this.stores.set(key, new MemorySessionStore(sessionId))
@@ -145,6 +178,7 @@ class Venue {
     for (const session of [...this.connections]) session.drop()
     for (const socket of this.sockets) socket.destroy() // ended sessions linger 5 s otherwise
     if (this.server) await new Promise(resolve => this.server.close(() => resolve()))
+    await this.settleStores()
     if (this.dictionary && this.dictionary.dir) fs.rmSync(this.dictionary.dir, { recursive: true, force: true })
   }
 
