@@ -197,15 +197,30 @@ def test_reconnect_after_a_drop_reconciles_a_fill_made_meanwhile(
     _wait(recorder, order, OrderStatus.CANCELLED)
 
 
-def test_external_order_reaches_the_connector_as_a_report(
+@pytest.mark.xfail(strict=True, reason="an ExecutionReport for an order the connector never "
+                   "sent (placed by another party on the account) is counted as an "
+                   "unknown_order data error and dropped; DESIGN.md says such orders are "
+                   "surfaced as external (event, stats, listing)")
+def test_external_order_is_surfaced(
         js_venue: JSFIXVenue, connect: Callable[..., tuple[FIXConnector, Recorder]]) -> None:
-    connector, _recorder = connect()
-    before = connector.get_stats()["data_errors_by_kind"].get("unknown_order", 0)
-    assert js_venue.external_order("PHONE-DESK-1", "AAA", 5, price=1.0) is not None
-    # The connector knows no such ClOrdID: today it is counted as an unknown order
-    # (surfacing it as an external order is the core's job, tracked elsewhere).
-    assert wait_until(lambda: connector.get_stats()["data_errors_by_kind"].get(
-        "unknown_order", 0) > before, T)
+    connector, recorder = connect()
+    placed = js_venue.external_order("PHONE-DESK-1", "AAA", 5, price=1.0)
+    assert placed is not None
+    assert recorder.wait(lambda: any(
+        placed.order_id in repr(e) or "PHONE-DESK-1" in repr(e)
+        for e in recorder.order_events), 3.0), connector.get_stats()["data_errors_by_kind"]
+
+
+@pytest.mark.xfail(strict=True, reason="a reject's placeholder OrderID (37=NONE) is stored as "
+                   "the order's venue id")
+def test_placeholder_order_id_is_not_the_venue_id(
+        js_venue: JSFIXVenue, connect: Callable[..., tuple[FIXConnector, Recorder]]) -> None:
+    connector, recorder = connect()
+    order = Order("NOPE", OrderSide.BUY, 1)
+    with contextlib.suppress(OrderRejectedError):
+        connector.send_order(order)
+    _wait(recorder, order, OrderStatus.REJECTED)
+    assert order.order_id != "NONE"
 
 
 # ----------------------------------------------------------------------------- conformance

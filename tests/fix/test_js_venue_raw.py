@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from stockfish_core.testing import wait_until
-from stockfish_fix.testing.js_venue import BOOK_MODELS, JSFIXVenue
+from stockfish_fix.testing.js_venue import BOOK_MODELS, JSFIXVenue, JSVenueError
 
 from tests.fix.jsvenue_raw import ModelBook, RawFIXClient, RawMessage, md_request
 
@@ -337,3 +337,12 @@ def test_file_store_keeps_sequence_numbers_across_a_venue_restart(
     refused = low.connect(reset=False, seq=1)
     assert refused.msg_type == "5" and "MsgSeqNum too low" in (refused.get(58) or "")
     low.close()
+
+
+def test_missing_install_is_a_clear_error(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOCKFISH_JSVENUE_DIR", str(tmp_path))
+    venue = JSFIXVenue()
+    with pytest.raises(JSVenueError, match="npm ci --prefix plugins/stockfish-fix/venues/jspurefix"):
+        venue.start()
+    assert venue.pid is None
