@@ -295,7 +295,9 @@ class Engine {
     if (this.orders.has(clOrdId)) return refuse('duplicate ClOrdID')
     if (qty !== null && qty <= order.cum + EPS) return refuse('quantity not above the filled quantity')
     const negativeOk = this.spread.has(order.symbol)
-    if (pt !== null && (order.ordType === '2' || order.ordType === '4') && !negativeOk && !(pt > 0)) return refuse('bad price')
+    if (pt !== null && (order.ordType === '2' || order.ordType === '4') &&
+        (!Number.isFinite(pt) || (!negativeOk && !(pt > 0)))) return refuse('bad price')
+    if (qty !== null && !Number.isFinite(qty)) return refuse('bad quantity')
     const requeue = (pt !== null && pt !== order.pt && order.pt !== null) || (qty !== null && qty > order.qty)
     if (requeue) this.unrest(order)
     if (pt !== null && order.pt !== null) order.pt = pt
