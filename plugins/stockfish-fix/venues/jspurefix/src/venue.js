@@ -2,9 +2,10 @@
 // The venue: a loopback TCP listener whose connections run VenueSession, the matching
 // engine, market data per book model, fault injection and the record the tests read.
 
+require('reflect-metadata') // jspurefix's dependency injection needs it loaded first
 const fs = require('fs')
 const net = require('net')
-const { SessionContainer, MsgTransport, TcpDuplex, MemorySessionStore, FileSessionStoreFactory } = require('jspurefix')
+const { SessionContainer, MsgTransport, TcpDuplex } = require('jspurefix')
 const { makeSessionScope } = require('jspurefix/dist/runtime/session-scope')
 const { buildDictionary } = require('./dictionary')
 const { StderrLogFactory } = require('./logging')
@@ -12,6 +13,8 @@ const { Engine } = require('./matching')
 const { Publisher, MODELS } = require('./models')
 const { VenueSession } = require('./session')
 const enc = require('./encode')
+const faults = require('./faults')
+const { VenueStores } = require('./stores')
 
 const BEGIN_STRINGS = { FIX42: 'FIX.4.2', FIX44: 'FIX.4.4', FIX50SP2: 'FIXT.1.1' }
 const BUSINESS_REJECT_SYMBOL = 'JREJECT'
@@ -69,8 +72,7 @@ class Venue {
     this.sockets = new Set() // every accepted socket (a stop must not wait on one)
     this.subs = new Map() // symbol -> Map(session -> MDReqID)
     this.sent = new Map() // CompID -> Map(MsgSeqNum -> { msgType, obj, time })
-    this.stores = new Map() // SessionId -> MemorySessionStore (kept across connections)
-    this.fileStores = [] // { store, pending writes } of the file stores opened
+    this.stores = null // VenueStores, from start()
     this.counters = {}
     this.errors = []
     this.history = [] // market data the venue sent, with its book after each message
@@ -78,6 +80,7 @@ class Venue {
     this.badCredentials = false
     this.pendingGap = new Set() // symbols whose next X skips a RptSeq
     this.ordersToLose = 0 // NewOrderSingles to ignore, as if lost on the way
+    this.mdFaultIds = 0 // entry ids of injected crossed entries
     this.logons = 0
     this.nextTransport = 0
     this.dictionary = null
@@ -106,12 +109,8 @@ class Venue {
     container.registerGlobal(new StderrLogFactory(o.verbose))
     const system = await container.makeSystem(description)
     this.config = system.resolve('IJsFixConfig')
-    if (o.store === 'file') {
-      const files = new FileSessionStoreFactory(this.privateDir(o.store_path))
-      this.config.sessionStoreFactory = { create: (sessionId) => this.tracked(files.create(sessionId)) }
-    } else {
-      this.config.sessionStoreFactory = { create: (sessionId) => this.memoryStore(sessionId) }
-    }
+    this.stores = new VenueStores(o.store, o.store_path, (text) => this.error(text))
+    this.config.sessionStoreFactory = this.stores
     this.server = net.createServer((socket) => this.accept(socket))
     await new Promise((resolve, reject) => {
       this.server.once('error', reject)
@@ -127,47 +126,6 @@ class Venue {
     return this.port
   }
 
-  privateDir (dir) {
-    if (!dir) throw new Error('store_path: required with store "file"')
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-    return dir
-  }
-
-  /**
-   * A file store whose writes are followed: jspurefix fires them without waiting, and two
-   * writes of the sequence-number file can land in either order. On stop the venue waits
-   * for them all, then writes the final numbers once more (see settleStores).
-   */
-  tracked (store) {
-    const pending = new Set()
-    for (const name of ['put', 'setSenderSeqNum', 'setTargetSeqNum', 'nextSenderSeqNum', 'nextTargetSeqNum', 'reset']) {
-      const call = store[name].bind(store)
-      store[name] = (...args) => {
-        const done = call(...args)
-        pending.add(done)
-        done.catch(() => {}).finally(() => pending.delete(done))
-        return done
-      }
-    }
-    this.fileStores.push({ store, pending })
-    return store
-  }
-
-  async settleStores () {
-    for (const { store, pending } of this.fileStores) {
-      while (pending.size) await Promise.allSettled([...pending])
-      await store.setSenderSeqNum(store.senderSeqNum).catch((e) => this.error(`store: ${e.message}`))
-      while (pending.size) await Promise.allSettled([...pending])
-      await store.flush().catch((e) => this.error(`store: ${e.message}`))
-    }
-  }
-
-  memoryStore (sessionId) {
-    const key = sessionId.toString()
-    if (!this.stores.has(key)) this.stores.set(key, new MemorySessionStore(sessionId))
-    return this.stores.get(key)
-  }
-
   async stop () {
     if (this.stopped) return
     this.stopped = true
@@ -178,7 +136,7 @@ class Venue {
     for (const session of [...this.connections]) session.drop()
     for (const socket of this.sockets) socket.destroy() // ended sessions linger 5 s otherwise
     if (this.server) await new Promise(resolve => this.server.close(() => resolve()))
-    await this.settleStores()
+    if (this.stores) await this.stores.settle()
     if (this.dictionary && this.dictionary.dir) fs.rmSync(this.dictionary.dir, { recursive: true, force: true })
   }
 
@@ -507,86 +465,9 @@ class Venue {
     return n
   }
 
-  /** Malformed application messages to every session (see the Python driver). */
-  sendMalformed () {
-    let n = 0
-    const symbol = [...this.engine.books.keys()][0]
-    for (const session of this.sessions.values()) {
-      const base = { orderId: 'V0', symbol, side: '1', leaves: 0, cum: 0, avgPx: 0 }
-      this.send(session, '8', enc.executionReport(this.version, { ...base, clOrdId: 'NOSUCHORDER', execId: this.engine.nextExecId(), execType: '0', ordStatus: '0' }))
-      this.send(session, '8', enc.executionReport(this.version, { ...base, clOrdId: 'NOSUCHORDER2', execId: this.engine.nextExecId(), execType: 'F', ordStatus: '2', cum: 1, avgPx: 1 }))
-      this.send(session, '8', enc.executionReport(this.version, { ...base, clOrdId: 'NOSUCHORDER3', execId: this.engine.nextExecId(), execType: '0', ordStatus: 'Z' }))
-      n += 3
-      for (const [sym, subs] of this.subs) {
-        const reqId = subs.get(session)
-        if (reqId === undefined) continue
-        n += this.injectTo(session, reqId, sym, 'delete_unknown')
-        break
-      }
-    }
-    return n
-  }
+  sendMalformed () { return faults.sendMalformed(this) }
 
-  /**
-   * A market-data inconsistency to every subscriber of `symbol`: `change_unknown`,
-   * `delete_unknown` (a level / entry / position the book does not have), `crossed` (a bid
-   * at or above the best offer) or `rpt_seq_gap` (the next X skips one RptSeq). The venue's
-   * own book does not change: the record keeps the true book, flagged `injected`.
-   */
-  injectMarketData (symbol, kind) {
-    const publisher = this.publishers.get(symbol)
-    if (!publisher) throw new Error(`unknown symbol ${symbol}`)
-    if (kind === 'rpt_seq_gap') {
-      this.pendingGap.add(symbol)
-      return 1
-    }
-    let n = 0
-    for (const [session, reqId] of this.subs.get(symbol) || []) n += this.injectTo(session, reqId, symbol, kind)
-    return n
-  }
-
-  injectTo (session, reqId, symbol, kind) {
-    const publisher = this.publishers.get(symbol)
-    const view = publisher.view
-    const model = publisher.model
-    const far = (view.asks.length ? view.asks[view.asks.length - 1][0] : 0) + 1000
-    let entry
-    switch (kind) {
-      case 'change_unknown':
-        entry = { action: '1', type: '1', pt: far, size: 7 }
-        if (model === 'entry_id') entry.id = 'NOSUCHENTRY'
-        if (model === 'position') entry.level = publisher.depth + 5
-        break
-      case 'delete_unknown':
-        entry = { action: '2', type: '1', pt: far, size: null }
-        if (model === 'entry_id') Object.assign(entry, { id: 'NOSUCHENTRY', noPrice: true })
-        if (model === 'position') Object.assign(entry, { level: publisher.depth + 5, noPrice: true })
-        break
-      case 'crossed': {
-        const ask = view.asks.length ? view.asks[0][0] : 0
-        entry = { action: '0', type: '0', pt: ask + 1, size: 5 }
-        if (model === 'entry_id') entry.id = 'CROSSED' + (++this.ids || (this.ids = 1))
-        if (model === 'position') entry.level = 1
-        if (model === 'top_of_book') entry.action = '1'
-        break
-      }
-      default:
-        throw new Error(`unknown market-data fault ${kind}`)
-    }
-    if (model === 'snapshot_only') {
-      // a W-only feed has no increments to corrupt: a crossed snapshot stands for all kinds
-      const entries = publisher.snapshot()
-      const ask = view.asks.length ? view.asks[0][0] : 0
-      entries.unshift({ action: '0', type: '0', pt: ask + 1, size: 5 })
-      this.sendMd(session, 'W', enc.mdSnapshot(this.version, reqId, symbol, entries, publisher.rptSeq), symbol, reqId, publisher, kind)
-      this.count(`md_injected_${kind}`)
-      return 1
-    }
-    const rptSeqs = this.nextRptSeqs(symbol, publisher, 1)
-    this.sendMd(session, 'X', enc.mdIncremental(this.version, reqId, symbol, [entry], rptSeqs), symbol, reqId, publisher, kind)
-    this.count(`md_injected_${kind}`)
-    return 1
-  }
+  injectMarketData (symbol, kind) { return faults.injectMarketData(this, symbol, kind) }
 
   // ---------------------------------------------------------------------- by hand
   fill (clOrdId, quantity = null, price = null) {
