@@ -125,6 +125,12 @@ def render(results: list[dict[str, Any]], skipped: dict[str, str], mode: str) ->
             met = {True: "yes", False: "**no**", None: "-"}[m["met"]]
             lines.append(f"| {result['name']} | {m['metric']} | {ours_txt} | {raw_txt} | "
                          f"{ratio} | {m['goal']} | {met} |")
+    for result in results:
+        for table in result.get("tables", []):
+            lines += ["", f"### {table['title']}", "",
+                      "| " + " | ".join(table["columns"]) + " |",
+                      "|" + " --- |" * len(table["columns"])]
+            lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
     notes = [(r["name"], r["notes"]) for r in results if r.get("notes")]
     if notes:
         lines += ["", "## Notes", ""]

@@ -40,13 +40,13 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     return args
 
 
-def clean(run: Callable[..., Any], *args: Any) -> Any:
+def clean(run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run one measurement after collecting the previous runs' garbage and freezing what is
     left, so that no run pays for another's cycles in a gen-2 collection."""
     gc.collect()
     gc.freeze()
     try:
-        return run(*args)
+        return run(*args, **kwargs)
     finally:
         gc.unfreeze()
 
@@ -61,6 +61,10 @@ def summary(runs: Sequence[float]) -> dict[str, Any]:
     data = sorted(runs)
     return {"median": statistics.median(data), "min": data[0], "max": data[-1],
             "runs": [round(r, 6) for r in runs]}
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -94,17 +98,23 @@ def metric(name: str, unit: str, ours: Sequence[float], raw: Sequence[float] | N
 
 
 def write(name: str, args: argparse.Namespace, metrics: list[dict[str, Any]],
-          notes: str = "") -> Path:
+          notes: str = "", tables: list[dict[str, Any]] | None = None) -> Path:
+    """Write the result file; ``tables`` (``{"title", "columns", "rows"}``) are breakdowns
+    printed under the summary table of BENCHMARKS.md."""
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{name}.json"
     result = {"name": name, "mode": args.mode, "machine": machine(), "metrics": metrics,
-              "notes": notes}
+              "notes": notes, "tables": tables or []}
     path.write_text(json.dumps(result, indent=1))
     for m in metrics:
         ratio = f" ratio {m['ratio']:.2f}" if m["ratio"] is not None else ""
         met = {True: "met", False: "MISSED", None: ""}[m["met"]]
         print(f"{name:<8} {m['metric']:<44} {m['ours']['median']:>14,.2f} {m['unit']:<8}"
               f"{ratio} {m['goal']} {met}")
+    for table in tables or []:
+        print(f"{name:<8} {table['title']}")
+        for row in table["rows"]:
+            print("         " + " | ".join(str(c) for c in row))
     return path
 
 
