@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str | None]] = {
     "router": ("benchmarks.bench_router", None),
     "manager": ("benchmarks.bench_manager", None),
     "memory": ("benchmarks.bench_memory", None),
+    "sim": ("benchmarks.bench_sim", None),
     "zmq": ("benchmarks.bench_zmq", "stockfish_zmq"),
     "fix": ("benchmarks.bench_fix", "stockfish_fix"),
     "ibkr": ("benchmarks.bench_ibkr", "stockfish_ibkr"),
