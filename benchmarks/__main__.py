@@ -50,10 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--full", action="store_true")
     parser.add_argument("--only", default="", help="comma list of benchmark names")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per benchmark, seconds")
+    parser.add_argument("--report", action="store_true",
+                        help="run nothing: rewrite the report (and, with --full, the plots) "
+                             "from the results on file")
     args = parser.parse_args(argv)
     flag = "--full" if args.full else "--quick"
     out = common.RESULTS if args.full else common.RESULTS / "quick"
     chosen = [n for n in BENCHMARKS if not args.only or n in args.only.split(",")]
+    if args.report:
+        chosen = []
     failures: list[str] = []
     skipped: dict[str, str] = {}
     for name in chosen:
@@ -126,6 +131,8 @@ def render(results: list[dict[str, Any]], skipped: dict[str, str], mode: str) ->
             met = {True: "yes", False: "**no**", None: "-"}[m["met"]]
             lines.append(f"| {result['name']} | {m['metric']} | {ours_txt} | {raw_txt} | "
                          f"{ratio} | {m['goal']} | {met} |")
+    if any(result.get("tables") for result in results):
+        lines += ["", "## Breakdowns"]
     for result in results:
         for table in result.get("tables", []):
             lines += ["", f"### {table['title']}", "",
@@ -136,6 +143,9 @@ def render(results: list[dict[str, Any]], skipped: dict[str, str], mode: str) ->
     if notes:
         lines += ["", "## Notes", ""]
         lines += [f"- **{name}**: {text}" for name, text in notes]
+    findings = HERE / "findings.md"
+    if findings.exists():
+        lines += ["", findings.read_text().strip()]
     if skipped:
         lines += ["", "## Not run", ""]
         lines += [f"- {name}: {reason}" for name, reason in skipped.items()]
