@@ -18,8 +18,8 @@ from stockfish_core.testing import Recorder
 
 
 def make(**overrides: object) -> SimConnector:
-    return SimConnector(router=DataFeedRouter(), venue=f"base-{now_ns()}",
-                        reconnect_initial_delay=0.02, reconnect_max_delay=0.05, **overrides)
+    settings = {"reconnect_initial_delay": 0.02, "reconnect_max_delay": 0.05, **overrides}
+    return SimConnector(router=DataFeedRouter(), venue=f"base-{now_ns()}", **settings)
 
 
 def test_backoff_grows_caps_and_jitters() -> None:
@@ -128,6 +128,19 @@ def test_close_stops_a_reconnect_loop_in_bounded_time() -> None:
     threading.Thread(target=close).start()
     assert stopped.wait(6)
     assert connector.status is ConnectorStatus.DISCONNECTED
+
+
+def test_close_racing_a_reconnect_attempt_ends_disconnected() -> None:
+    """close() while a reconnect attempt is inside connect(): the attempt's CONNECTING /
+    ERROR (or a session it opened) must not outlive the close."""
+    for _ in range(50):
+        connector = make(reconnect_initial_delay=0.001, reconnect_max_delay=0.001)
+        assert connector.connect()
+        connector.venue.refuse_connections(60)
+        connector.venue.drop()  # the reconnect loop now retries as fast as it can
+        connector.close(timeout=5)
+        assert connector.status is ConnectorStatus.DISCONNECTED
+        connector.venue.stop()
 
 
 def test_fills_during_a_drop_are_applied_once_after_reconcile() -> None:

@@ -490,9 +490,15 @@ class BaseConnector(OrderPath, ABC):
         try:
             self.disconnect()
         finally:
-            for thread in (self._reconnect_thread, self._watchdog_thread):
+            reconnect = self._reconnect_thread
+            for thread in (reconnect, self._watchdog_thread):
                 if thread is not None and thread is not threading.current_thread():
                     thread.join(timeout)
+        if self.status is not ConnectorStatus.DISCONNECTED and (
+                reconnect is None or not reconnect.is_alive()):
+            # A reconnect attempt already inside connect() when close() came left its
+            # status (CONNECTING, ERROR) or even a session behind: close that too.
+            self.disconnect()
 
     def reopen(self) -> None:
         """Allow reconnects again after :meth:`close` (used by ``connect`` callers)."""
