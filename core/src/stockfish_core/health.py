@@ -111,6 +111,14 @@ class HealthMonitor:
                 self.silent_detected += 1
                 log.warning("health check: %s is %s; reconnecting", connector.name, reason)
                 connector.handle_connection_error(f"health check: {reason}")
+            elif connector.recovering and not connector.reconnecting:
+                # The reconciliation of the last run's orders failed (the link hiccuped,
+                # the venue did not answer): the connector takes no new order until it ran.
+                try:
+                    connector.reconcile_orders()
+                except Exception as exc:
+                    log.warning("health check: %s: reconciliation of the last run's orders "
+                                "failed again: %s", connector.name, exc)
         if self.on_tick is not None:
             self.on_tick()
         return found
