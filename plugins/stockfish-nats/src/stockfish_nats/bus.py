@@ -125,9 +125,22 @@ class Bus:
                 self.run(self._close(nc), timeout)
             except Exception as exc:  # closing a dead link: nothing more to do
                 log.debug("%s: close: %s", self.name, exc)
+        try:
+            self.run(self._cancel_tasks(), timeout)
+        except Exception as exc:
+            log.debug("%s: stopping tasks: %s", self.name, exc)
         self.loop.call_soon_threadsafe(self.loop.stop)
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self.loop.close()
+
+    @staticmethod
+    async def _cancel_tasks() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _close(self, nc: Client) -> None:
         await self._flush_out(nc)

@@ -88,8 +88,10 @@ class Gateway:
         self.manager.add_order_listener(self._on_order_event)
         self._router_sub = self.manager.router.subscribe(self._on_update)
         for op, handler in (("health", self._health), ("stats", self._stats)):
-            self._subscriptions.append(self.bus.subscribe(self.subjects.gateway_request(op),
-                                                          self._admin_handler(handler)))
+            for subject in (self.subjects.gateway_request(op),
+                            self.subjects.gateway_request(f"{self.instance}.{op}")):
+                self._subscriptions.append(self.bus.subscribe(subject,
+                                                              self._admin_handler(handler)))
         self.bus.run(self._start_loops(), 5.0)
         self.manager.monitor.start()
 

@@ -93,7 +93,8 @@ class Subjects:
         return f"{self._cmd}{connector}.*"
 
     def gateway_request(self, op: str) -> str:
-        """``sf.gw.<gateway>.<op>``: health and stats, answered by every instance."""
+        """``sf.gw.<gateway>.<op>``: health and stats, answered by every instance (and
+        ``sf.gw.<gateway>.<instance>.<op>`` by that instance only)."""
         return f"{PREFIX}.gw.{self.gateway}.{op}"
 
     # -- the events stream ------------------------------------------------------------------
