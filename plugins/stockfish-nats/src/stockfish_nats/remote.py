@@ -372,6 +372,8 @@ class NatsConnector(BaseConnector):
                 break
             if self.wait_closing(min(0.05 * (1 + self.no_responders % 4), 0.2)):
                 break
+        if order.is_terminal and not order.unknown_outcome:
+            return  # settled meanwhile (a reconciliation asked the gateway)
         if not maybe_sent:
             raise OrderNotSentError(f"no gateway instance held {target}'s session for "
                                     f"{s.order_timeout:g} s", order)

@@ -280,6 +280,19 @@ class VenueSession:
         ack = self.bus.run(publish(), 3.0)
         return not ack.duplicate
 
+    def _decided_elsewhere(self, cid: str) -> tuple[str, dict[str, Any] | None]:
+        """After a duplicate on the stream: what the first word on ``cid`` was, once the
+        replica has read up to the stream's end: ``("order", state)``, ``("closed",
+        None)`` (a tombstone: never sent, never will be) or ``("unknown", None)``."""
+        replica = self.gateway.replica
+        replica.wait_for(self.gateway.stream_last_seq(), 5.0)
+        state = replica.find(cid)
+        if state is not None:
+            return "order", state
+        if replica.decided(cid):
+            return "closed", None
+        return "unknown", None
+
     def _submit(self, msg: Msg) -> None:
         d = self._decode(msg)
         if d is None:
@@ -300,8 +313,7 @@ class VenueSession:
             if self._decide(cid, owner, "tombstone", None):
                 self._refuse(msg, "the submission expired before the gateway read it")
             else:
-                self._reply(msg, {"ok": False, "not_sent": False, "duplicate": True,
-                                  "reason": "another gateway instance decided this order"})
+                self._answer_duplicate(msg, cid)
             return
         epoch = self.lease.fence()
         if epoch is None:
@@ -317,8 +329,7 @@ class VenueSession:
             self._refuse(msg, refusal)
             return
         if not self._decide(cid, owner, "intent", order):
-            self._reply(msg, {"ok": False, "not_sent": False, "duplicate": True,
-                              "reason": "another gateway instance decided this order"})
+            self._answer_duplicate(msg, cid)
             return
         if self.lease.fence() != epoch:  # decided here, but the session is no longer ours
             order.apply_status(OrderStatus.REJECTED, "the gateway lost the session first")
@@ -332,6 +343,16 @@ class VenueSession:
                               "order": codec.order_snapshot(order)})
             return
         self._reply(msg, {"ok": True, "duplicate": False, "order": codec.order_snapshot(order)})
+
+    def _answer_duplicate(self, msg: Msg, cid: str) -> None:
+        kind, state = self._decided_elsewhere(cid)
+        if kind == "order":
+            self._reply(msg, {"ok": True, "duplicate": True, "order": state})
+        elif kind == "closed":
+            self._refuse(msg, f"order id {cid} was closed as never received")
+        else:
+            self._reply(msg, {"ok": False, "not_sent": False, "duplicate": True,
+                              "reason": "another gateway instance decided this order"})
 
     def _decide_rejected(self, order: Order, owner: str) -> None:
         message = {"kind": "rejected", "client_order_id": order.client_order_id,
@@ -394,8 +415,15 @@ class VenueSession:
             state, settled = self._order_state(cid)
             if state is not None:
                 answers[cid] = {"order": state, "settled": settled}
-            elif self.lease.fence() is not None and self._decide(cid, owner, "tombstone",
-                                                                  None):
+            elif self.gateway.replica.decided(cid) or (
+                    self.lease.fence() is not None
+                    and not self._decide(cid, owner, "tombstone", None)):
+                kind, found = self._decided_elsewhere(cid)
+                if kind == "order":
+                    answers[cid] = {"order": found, "settled": False}
+                elif kind == "closed":
+                    answers[cid] = {"never_received": True}
+            elif self.lease.fence() is not None:
                 answers[cid] = {"never_received": True}
         self._reply(msg, {"ok": True, "orders": answers})
 
