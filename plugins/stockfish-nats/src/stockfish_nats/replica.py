@@ -77,7 +77,9 @@ class OrderReplica:
                 held = self._states.get(cid)
                 if held is None or int(state.get("updated_ns", 0)) >= \
                         int(held.get("updated_ns", 0)):
-                    self._states[cid] = {**state, "owner": message.get("owner")}
+                    self._states[cid] = {**state, "owner": message.get("owner"),
+                                         "instance": message.get("instance"),
+                                         "epoch": message.get("epoch")}
                     self._states.move_to_end(cid)
                 self._trim()
             self.applied += 1

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 #: The order tag holding the owner (the strategy's ``client_id``) of a remote order.
 OWNER_TAG = "sf_owner"
 _NO_OWNER = "_"
+#: Seconds a decision is retried while the events stream has no leader.
+_DECIDE_S = 6.0
 #: Subscription kinds a remote connector may ask for, and the connector method of each.
 KINDS = {"price": "subscribe_price", "book": "subscribe_orderbook", "news": "subscribe_news",
          "macro": "subscribe_macro", "bars": "subscribe_bars", "trades": "subscribe_trades"}
@@ -69,6 +71,7 @@ class VenueSession:
         self._fence_timer: Any = None
         self._refs: dict[tuple[str, str], dict[str, int]] = {}  # (kind, symbol) -> clients
         self._seen: dict[str, float] = {}
+        self._retry_pause = threading.Event()  # never set: a bounded pause between retries
 
     # ================================================================ the lease (bus loop)
     async def tick(self, timeout: float) -> None:
@@ -259,26 +262,62 @@ class VenueSession:
             return codec.order_snapshot(old), old.is_terminal and not old.unknown_outcome
         state = self.gateway.replica.find(cid)
         if state is not None:
+            if state["status"] == "PENDING" and state.get("instance") == \
+                    self.gateway.instance and state.get("epoch") == self.lease.epoch:
+                return self._never_sent(state), True
             settled = state["status"] not in ("PENDING", "SUBMITTED", "PARTIALLY_FILLED")
             return state, settled and not state.get("unknown_outcome")
         return None, False
 
+    def _never_sent(self, state: dict[str, Any]) -> dict[str, Any]:
+        """An intent this instance wrote in this epoch for an order its connector never
+        took (the send did not happen): settle it as rejected, on the stream too."""
+        order = codec.order_from_snapshot(state)
+        order.apply_status(OrderStatus.REJECTED, "not sent: the gateway failed before sending")
+        self._decide_rejected(order, str(state.get("owner") or _NO_OWNER))
+        return codec.order_snapshot(order)
+
     def _decide(self, cid: str, owner: str, kind: str, order: Order | None) -> bool:
         """Write the first word on ``cid`` to the events stream, with ``cid`` as its
         JetStream message id: True when ours is the first (within the stream's duplicate
-        window, whichever gateway instance wrote before)."""
+        window, whichever gateway instance wrote before). A stream without a leader for a
+        moment (an election) is retried with the same id for up to ``_DECIDE_S``; a
+        duplicate that is our own earlier attempt counts as ours."""
+        epoch = self.lease.epoch
         message = {"kind": kind, "client_order_id": cid, "connector": self.name,
                    "owner": owner, "status": order.status.value if order else None,
                    "order": codec.order_snapshot(order) if order is not None else None,
-                   "epoch": self.lease.epoch, "instance": self.gateway.instance}
+                   "epoch": epoch, "instance": self.gateway.instance}
+        data = codec.encode(message)
+        js = self.bus.js
 
         async def publish() -> Any:
-            return await self.bus.js.publish(
-                self.subjects.event(self.name, owner, cid), codec.encode(message),
-                headers={"Nats-Msg-Id": cid}, timeout=2.0)
+            return await js.publish(self.subjects.event(self.name, owner, cid), data,
+                                    headers={"Nats-Msg-Id": cid}, timeout=2.0)
 
-        ack = self.bus.run(publish(), 3.0)
-        return not ack.duplicate
+        deadline = time.monotonic() + _DECIDE_S
+        while True:
+            try:
+                ack = self.bus.run(publish(), 3.0)
+                break
+            except Exception as exc:
+                if time.monotonic() >= deadline or self.gateway.stopping:
+                    raise
+                log.info("%s: the events stream did not take %s (%s); again", self.name,
+                         cid, type(exc).__name__)
+                self._retry_pause.wait(0.1)
+        if not ack.duplicate:
+            return True
+
+        async def original() -> Any:
+            return await js.get_msg(self.subjects.events_stream, seq=ack.seq)
+
+        try:
+            first = codec.decode(self.bus.run(original(), 3.0).data)
+        except Exception:
+            return False
+        return bool(first.get("instance") == self.gateway.instance and
+                    first.get("epoch") == epoch and first.get("kind") == kind)
 
     def _decided_elsewhere(self, cid: str) -> tuple[str, dict[str, Any] | None]:
         """After a duplicate on the stream: what the first word on ``cid`` was, once the
