@@ -77,8 +77,10 @@ class Bus:
         bound = timeout if timeout is not None else self.settings.connect_timeout * 2 + 1
         try:
             self.run(self._connect(), bound)
-        except BusError:
-            raise
+        except BusError as exc:
+            why = f" ({self.last_error})" if self.last_error else ""
+            raise BusError(f"cannot reach NATS at {', '.join(self.settings.servers)}: "
+                           f"{exc}{why}") from None
         except Exception as exc:
             raise BusError(f"cannot reach NATS at {', '.join(self.settings.servers)}: "
                            f"{type(exc).__name__}: {exc}") from exc

@@ -66,6 +66,8 @@ class BusSettings:
     - ``tls_ca``, ``tls_cert``, ``tls_key``: PEM files for TLS (a ``tls://`` server, or a
       server that requires TLS); ``tls_hostname`` overrides the name checked.
     - ``connect_timeout``: seconds per connection attempt.
+    - ``inbox_prefix``: the prefix of this client's reply subjects (``_INBOX_<client_id>``
+      lets a server's permissions give each strategy its own replies only).
     """
 
     servers: tuple[str, ...] = attrs.field(default=("nats://127.0.0.1:4222",),
@@ -80,6 +82,7 @@ class BusSettings:
     tls_key: str = attrs.field(default="", validator=_file)
     tls_hostname: str = ""
     connect_timeout: float = attrs.field(default=2.0, validator=positive)
+    inbox_prefix: str = ""
 
     ENV_OVERRIDES: ClassVar[dict[str, str]] = {
         "NATS_SERVERS": "servers", "NATS_USER": "user", "NATS_PASSWORD": "password",
@@ -118,6 +121,7 @@ class NatsSettings(ConnectorSettings):
     tls_key: str = attrs.field(default="", validator=_file)
     tls_hostname: str = ""
     connect_timeout: float = attrs.field(default=2.0, validator=positive)
+    inbox_prefix: str = ""
 
     gateway: str = attrs.field(default="gateway", validator=_name("gateway"))
     connectors: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_names)
@@ -194,6 +198,8 @@ def connect_options(bus: BusSettings, name: str) -> dict[str, Any]:
         options["token"] = bus.token.reveal()
     if bus.nkey_seed is not None:
         options["nkeys_seed_str"] = bus.nkey_seed.reveal()
+    if bus.inbox_prefix:
+        options["inbox_prefix"] = bus.inbox_prefix
     if bus.creds_file:
         options["user_credentials"] = os.path.expanduser(bus.creds_file)
     if bus.tls_ca or bus.tls_cert or any(u.startswith("tls://") for u in bus.servers):
