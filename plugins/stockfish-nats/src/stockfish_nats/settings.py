@@ -106,7 +106,19 @@ class NatsSettings(ConnectorSettings):
       outcome is declared unknown.
     - ``heartbeat_interval``: seconds between pings of the session holder; two silent
       intervals mean the link is lost.
-    - and :class:`BusSettings`' ``servers``, credentials and TLS files.
+    - ``servers``: every NATS server of the cluster (the client fails over between them).
+    - ``user``: the account's user name, with ``password`` (a secret: ``${VAR}``).
+    - ``password``: the account's password (a secret).
+    - ``token``: an authentication token instead (a secret).
+    - ``nkey_seed``: an NKey seed (``SU...``) instead (a secret).
+    - ``creds_file``: a JWT + seed credentials file instead.
+    - ``tls_ca``: PEM file of the certificate authority for TLS.
+    - ``tls_cert``: PEM client certificate (with ``tls_key``) for TLS.
+    - ``tls_key``: PEM key of ``tls_cert``.
+    - ``tls_hostname``: the server name TLS checks, when not the URL's host.
+    - ``connect_timeout``: seconds per connection attempt.
+    - ``inbox_prefix``: the prefix of this client's reply subjects (``_INBOX_<client_id>``
+      lets the server's permissions give each strategy its own replies only).
     """
 
     servers: tuple[str, ...] = attrs.field(default=("nats://127.0.0.1:4222",),
