@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from stockfish_core.orders import Order
 
 from stockfish_nats import codec
@@ -43,19 +43,31 @@ class OrderReplica:
         self._decided: set[str] = set()  # ids with an intent or a tombstone
         self._cond = threading.Condition()
         self._subscription: Any = None
+        self._status_prefix = subjects.status("")
 
     def start(self, bus: Any, timeout: float = 10.0) -> None:
         """Follow the stream from its first message (an ordered consumer)."""
+        # Statuses too (and skipped): the stream's last sequence is then one this
+        # consumer sees, so "caught up" can be told.
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL,
+                                filter_subjects=self.subjects.stream_subjects())
+
         async def follow() -> Any:
             return await bus.js.subscribe(
                 self.subjects.events_all(), stream=self.subjects.events_stream,
-                ordered_consumer=True, cb=self._on_message, deliver_policy=DeliverPolicy.ALL,
+                ordered_consumer=True, cb=self._on_message, config=config,
                 pending_msgs_limit=1_000_000)
 
         self._subscription = bus.run(follow(), timeout)
 
     async def _on_message(self, msg: Msg) -> None:
-        self.apply(msg.data, msg.metadata.sequence.stream)
+        seq = msg.metadata.sequence.stream
+        if msg.subject.startswith(self._status_prefix):
+            with self._cond:
+                self.last_seq = max(self.last_seq, seq)
+                self._cond.notify_all()
+            return
+        self.apply(msg.data, seq)
 
     def apply(self, data: bytes, seq: int) -> None:
         try:
