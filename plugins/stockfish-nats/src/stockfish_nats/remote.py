@@ -203,7 +203,17 @@ class NatsConnector(BaseConnector):
             if not any(self._ping(t) for t in self.targets) and self.is_connected:
                 states = ", ".join(f"{t}: {self.remote_status.get(t)}" for t in self.targets)
                 self.handle_connection_error(f"gateway {self.subjects.gateway}: {states}")
+                continue
             self._save_position()
+            # Orders still of unknown outcome (the gateway was itself reconciling when we
+            # asked): ask again, once per heartbeat, until the gateway knows.
+            unknown = [o for o in self.tracked_orders() if o.unknown_outcome]
+            if unknown and not self.recovering:
+                try:
+                    self.reconcile_orders(self.settings.request_timeout, orders=unknown)
+                except Exception as exc:
+                    log.info("%s: reconciliation of %d order(s): %s", self.name,
+                             len(unknown), exc)
 
     def _on_status_message(self, msg: Msg) -> None:
         try:
