@@ -125,7 +125,7 @@ class VenueSession:
                 ok = connector.connect()
                 if self.lease.fence() is None:
                     return  # the release thread logs out once we leave the lock
-                if ok and connector.recovering:
+                if ok:  # every open order: what happened while no session was held here
                     try:
                         connector.reconcile_orders()
                     except Exception as exc:  # the link went again: the reconnect does it
@@ -169,6 +169,9 @@ class VenueSession:
         with self._session_lock:
             try:
                 self.connector.close(timeout=self.gateway.settings.lease_guard)
+                # Reports of the open orders may come while no one holds the session:
+                # they are of unknown outcome until the next holder reconciles them.
+                self.connector.mark_unknown_outcome(f"session given up: {reason}")
             except Exception:
                 log.exception("%s: logout failed", self.name)
             self._refs.clear()
