@@ -11,8 +11,8 @@ nats-py on the same nats-server (127.0.0.1), in the same run.
   system-wide clock) to the consumer's end of path (raw: received; ours: delivered by the
   router).
 - Order round trip: ``send_order`` to SUBMITTED seen by the caller, through the gateway
-  (``nats`` connector, nats-server, gateway, sim venue) against the sim connector in
-  process.
+  (``nats`` connector, nats-server, a gateway process with its journal file, sim venue)
+  against the sim connector in process.
 - Takeover: the holding gateway process SIGKILLed -> the first order acknowledged through
   the standby; goal <= 2 x the lease TTL.
 
@@ -202,9 +202,6 @@ def order_round_trips(url: str, n: int) -> tuple[list[float], list[float]]:
     from stockfish_core.manager import ExchangeManager
     from stockfish_core.sim import SimConnector
     from stockfish_core.testing.waiting import wait_until
-    from stockfish_nats.gateway import Gateway
-    from stockfish_nats.serve import load_gateway_settings
-
     def measure(send: Any, listen: Any) -> list[float]:
         acked: dict[str, threading.Event] = {}
 
@@ -227,21 +224,32 @@ def order_round_trips(url: str, n: int) -> tuple[list[float], list[float]]:
     local.connect()
     in_process = measure(local.send_order, local.add_order_listener)
     local.close()
-    gm = ExchangeManager.from_config({
-        "connectors": {"simv": {"type": "sim", "venue": "bench-remote", "tick_interval": 1.0}},
-        "manager": {"journal": "memory"}})
-    gateway = Gateway(gm, load_gateway_settings({}, env={}, servers=[url], gateway="bench",
-                                                instance="a", lease_ttl=LEASE_TTL))
-    gateway.start()
-    assert wait_until(lambda: gateway.sessions["simv"].state == "holding", 10)
-    sm = ExchangeManager.from_config({
-        "connectors": {"remote": {"type": "nats", "servers": [url], "gateway": "bench",
-                                  "connectors": ["simv"], "client_id": "bench"}},
-        "manager": {"journal": "memory"}})
-    sm.start_all(timeout=10)
-    remote = measure(sm.send_order, sm.add_order_listener)
-    sm.close()
-    gateway.stop()
+    from stockfish_nats.testing.probe import GatewayProbe
+    from stockfish_nats.testing.processes import gateway_process
+
+    with tempfile.TemporaryDirectory() as tmp:  # the gateway in a process of its own
+        config = Path(tmp) / "gateway.yaml"
+        config.write_text(yaml.safe_dump({
+            "connectors": {"simv": {"type": "sim", "venue": "bench-remote",
+                                    "tick_interval": 1.0}},
+            "manager": {"journal": str(Path(tmp) / "gateway.sqlite3")}}))
+        gateway = gateway_process(str(config), [url], gateway="bench", instance="a",
+                                  lease_ttl=LEASE_TTL)
+        gateway.start()
+        probe = GatewayProbe([url], "bench")
+        try:
+            assert wait_until(lambda: probe.session_state("a", "simv") == "holding", 15)
+            sm = ExchangeManager.from_config({
+                "connectors": {"remote": {"type": "nats", "servers": [url],
+                                          "gateway": "bench", "connectors": ["simv"],
+                                          "client_id": "bench"}},
+                "manager": {"journal": "memory"}})
+            sm.start_all(timeout=10)
+            remote = measure(sm.send_order, sm.add_order_listener)
+            sm.close()
+        finally:
+            probe.close()
+            gateway.stop()
     return remote, in_process
 
 

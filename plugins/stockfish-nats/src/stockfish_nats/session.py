@@ -250,20 +250,23 @@ class VenueSession:
                           "order_types": sorted(t.value for t in c.capabilities.order_types)})
 
     # -- orders -----------------------------------------------------------------------------
-    def _order_state(self, cid: str) -> tuple[dict[str, Any] | None, bool]:
-        """(the state of ``cid``, whether it is settled) from the connector, the journal or
-        the events stream; (None, False) when none has it."""
+    def _order_state(self, cid: str, *, journal: bool = True
+                     ) -> tuple[dict[str, Any] | None, bool]:
+        """(the state of ``cid``, whether it is settled) from the connector, the events
+        stream or (with ``journal``) the journal; (None, False) when none has it. A
+        submission skips the journal: it is refused once older than its ``order_timeout``,
+        and an order that young is still held by the connector or the stream."""
         try:
             order = self.connector.find_order(cid)
         except UnknownOrderError:
             order = None
         if order is not None:
             return codec.order_snapshot(order), not order.unknown_outcome
-        journal = self.connector.journal
-        old = journal.find(cid) if journal is not None else None
-        if old is not None and old.connector == self.name:
-            return codec.order_snapshot(old), old.is_terminal and not old.unknown_outcome
         state = self.gateway.replica.find(cid)
+        if state is None and journal and self.connector.journal is not None:
+            old = self.connector.journal.find(cid)
+            if old is not None and old.connector == self.name:
+                return codec.order_snapshot(old), old.is_terminal and not old.unknown_outcome
         if state is not None:
             if state["status"] == "PENDING" and state.get("instance") == \
                     self.gateway.instance and state.get("epoch") == self.lease.epoch:
@@ -347,7 +350,7 @@ class VenueSession:
         except ValueError as exc:
             self._refuse(msg, f"invalid order: {exc}")
             return
-        state, _ = self._order_state(cid)
+        state, _ = self._order_state(cid, journal=False)
         if state is not None:  # a retried submission: answered, never sent again
             self._reply(msg, {"ok": True, "duplicate": True, "order": state})
             return
