@@ -27,14 +27,13 @@ class EventLog:
         self._queue: collections.deque[tuple[str, bytes, dict[str, str] | None]] = \
             collections.deque()
         self._wake: asyncio.Event | None = None
-        self._idle: asyncio.Event | None = None
+        self._done: asyncio.Condition | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         async def begin() -> None:
             self._wake = asyncio.Event()
-            self._idle = asyncio.Event()
-            self._idle.set()
+            self._done = asyncio.Condition()
             self._task = asyncio.get_running_loop().create_task(self._run())
 
         self.bus.run(begin(), 5.0)
@@ -51,11 +50,10 @@ class EventLog:
         return len(self._queue)
 
     async def _run(self) -> None:
-        assert self._wake is not None and self._idle is not None
+        assert self._wake is not None and self._done is not None
         while True:
             await self._wake.wait()
             self._wake.clear()
-            self._idle.clear()
             while self._queue:
                 subject, data, headers = self._queue[0]
                 try:
@@ -71,22 +69,23 @@ class EventLog:
                     continue
                 self._queue.popleft()
                 self.published += 1
-            self._idle.set()
+                async with self._done:
+                    self._done.notify_all()
 
     def flush(self, timeout: float) -> bool:
-        """Wait until every queued message is on the stream (False on timeout)."""
+        """Wait until every message queued so far is on the stream (False on timeout)."""
         async def wait() -> None:
-            assert self._idle is not None
-            while self._queue or not self._idle.is_set():
-                await asyncio.wait_for(self._idle.wait(), timeout)
-                if self._queue:
-                    await asyncio.sleep(0.01)
+            assert self._done is not None
+            target = self.published + len(self._queue)  # on the loop: nothing in between
+            async with self._done:
+                await asyncio.wait_for(self._done.wait_for(lambda: self.published >= target),
+                                       timeout)
 
         try:
             self.bus.run(wait(), timeout + 0.5)
         except Exception:
             return False
-        return not self._queue
+        return True
 
     def stats(self) -> dict[str, Any]:
         return {"published": self.published, "queued": len(self._queue),

@@ -92,6 +92,7 @@ class NatsConnector(BaseConnector):
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="nats-events")
         self._pinger: threading.Thread | None = None
         self._owner: str | None = None
+        self._seen_status: dict[str, tuple[int, int]] = {}
 
     @property
     def owner(self) -> str:
@@ -157,7 +158,17 @@ class NatsConnector(BaseConnector):
 
     def _bus_lost(self) -> None:
         if self.is_connected and not self.closing:
-            self._worker.submit(self.handle_connection_error, "the NATS connection dropped")
+            self._worker.submit(self._report_loss, "the NATS connection dropped")
+
+    def _report_loss(self, reason: str, target: str | None = None) -> None:
+        """A lost link for the core's reconnect, unless it is already being handled or
+        (for ``target``'s status) a newer status says the session is back."""
+        if not self.is_connected or self.reconnecting or self.closing:
+            return
+        if target is not None and \
+                self.remote_status.get(target) == ConnectorStatus.CONNECTED.value:
+            return
+        self.handle_connection_error(reason)
 
     # -- pings ------------------------------------------------------------------------------
     def _ping(self, target: str) -> bool:
@@ -179,14 +190,28 @@ class NatsConnector(BaseConnector):
             return False
         self.record_heartbeat()
         status = str(answer.get("status"))
-        self.remote_status[target] = status
         epoch = int(answer.get("epoch") or 0)
         known = self.epochs.get(target)
+        if not self._fresh(target, epoch, answer.get("changes")):
+            return self.remote_status.get(target) == ConnectorStatus.CONNECTED.value
+        self.remote_status[target] = status
         self.epochs[target] = epoch
         if known and epoch != known and self.is_connected:
-            self._worker.submit(self.handle_connection_error,
+            self._worker.submit(self._report_loss,
                                 f"{target}: session taken over (epoch {known} -> {epoch})")
         return status == ConnectorStatus.CONNECTED.value and bool(answer.get("ok"))
+
+    def _fresh(self, target: str, epoch: int, changes: Any) -> bool:
+        """Whether a status (a ping's answer or a status message) is newer than what we
+        know of ``target``: within an epoch the session's count of status changes orders
+        them, so one that was on its way while a newer one arrived is ignored."""
+        key = (epoch, int(changes or 0))
+        with self._lock:
+            known = self._seen_status.get(target)
+            if known is not None and key < known:
+                return False
+            self._seen_status[target] = key
+        return True
 
     def _start_pinger(self) -> None:
         if self._pinger is not None and self._pinger.is_alive():
@@ -219,15 +244,18 @@ class NatsConnector(BaseConnector):
         try:
             message = codec.decode(msg.data)
             target, status = str(message["connector"]), str(message["status"])
-        except (codec.DecodeError, KeyError, TypeError):
+            epoch = int(message.get("epoch") or 0)
+        except (codec.DecodeError, KeyError, TypeError, ValueError):
             self.record_data_error("bad_status", msg.subject)
             return
+        if not epoch or not self._fresh(target, epoch, message.get("changes")):
+            return  # from a holder that gave the session up, or overtaken meanwhile
         self.remote_status[target] = status
         if status != ConnectorStatus.CONNECTED.value and self.is_connected and \
                 not any(self.remote_status.get(t) == "CONNECTED" for t in self.targets):
-            self._worker.submit(self.handle_connection_error,
+            self._worker.submit(self._report_loss,
                                 f"{target} at gateway {self.subjects.gateway} is {status}: "
-                                f"{message.get('reason') or ''}")
+                                f"{message.get('reason') or ''}", target)
 
     # ================================================================ order events
     def _follow_events(self) -> None:

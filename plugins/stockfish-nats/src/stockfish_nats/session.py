@@ -246,6 +246,7 @@ class VenueSession:
         self._seen[client] = time.monotonic()
         c = self.connector
         self._reply(msg, {"ok": self.lease.fence() is not None, "status": c.status.value,
+                          "changes": c.stats.status_changes,
                           "data_only": c.data_only or c.read_only,
                           "order_types": sorted(t.value for t in c.capabilities.order_types)})
 
@@ -570,7 +571,8 @@ def status_message(connector: BaseConnector, old: ConnectorStatus | None,
                    reason: str | None, epoch: int, instance: str) -> dict[str, Any]:
     return {"connector": connector.name, "status": connector.status.value,
             "old": old.value if old is not None else None, "reason": reason, "epoch": epoch,
-            "instance": instance, "ts": now_ns()}
+            "instance": instance, "ts": now_ns(),
+            "changes": connector.stats.status_changes}
 
 
 __all__ += ["KINDS", "status_message"]

@@ -15,7 +15,8 @@ __all__ = ["GatewayProbe"]
 class GatewayProbe:
     def __init__(self, servers: list[str], gateway: str, **bus_options: Any) -> None:
         self.subjects = Subjects(gateway)
-        self.bus = Bus(BusSettings(servers=tuple(servers), **bus_options), "probe")
+        settings = BusSettings(servers=tuple(servers), **bus_options)  # type: ignore[arg-type]
+        self.bus = Bus(settings, "probe")
         self.bus.connect()
 
     def ask(self, op: str, instance: str | None = None, timeout: float = 2.0) -> Any:

@@ -34,7 +34,7 @@ class ChildProcess:
         self.info: dict[str, Any] = {}
 
     def start(self, timeout: float = 30.0) -> dict[str, Any]:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log: Any = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL,

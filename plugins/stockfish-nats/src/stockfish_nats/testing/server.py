@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,21 +127,27 @@ class NatsServer:
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Wait until the server answers and its JetStream is ready (bounded)."""
-        deadline = time.monotonic() + timeout
+        from stockfish_core.testing.waiting import wait_until
+
         url = f"http://127.0.0.1:{self.monitor_port}/healthz"
-        last = "no answer"
-        while time.monotonic() < deadline:
+        last = ["no answer"]
+
+        def ready() -> bool:
             if not self.running:
-                raise RuntimeError(f"nats-server {self.name} exited: {self.log_tail()}")
+                return True  # reported below
             try:
                 with urllib.request.urlopen(url, timeout=1.0) as response:
-                    if response.status == 200:
-                        return
+                    return bool(response.status == 200)
             except OSError as exc:
-                last = str(exc)
-            time.sleep(0.05)  # polling a process we started; bounded by the deadline
-        raise RuntimeError(f"nats-server {self.name} not ready in {timeout:g} s ({last}): "
-                           f"{self.log_tail()}")
+                last[0] = str(exc)
+                return False
+
+        ok = wait_until(ready, timeout)
+        if not self.running:
+            raise RuntimeError(f"nats-server {self.name} exited: {self.log_tail()}")
+        if not ok:
+            raise RuntimeError(f"nats-server {self.name} not ready in {timeout:g} s "
+                               f"({last[0]}): {self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
         try:
