@@ -93,6 +93,7 @@ class NatsConnector(BaseConnector):
         self._pinger: threading.Thread | None = None
         self._owner: str | None = None
         self._seen_status: dict[str, tuple[int, int]] = {}
+        self._status_lock = threading.Lock()
 
     @property
     def owner(self) -> str:
@@ -206,7 +207,7 @@ class NatsConnector(BaseConnector):
         know of ``target``: within an epoch the session's count of status changes orders
         them, so one that was on its way while a newer one arrived is ignored."""
         key = (epoch, int(changes or 0))
-        with self._lock:
+        with self._status_lock:
             known = self._seen_status.get(target)
             if known is not None and key < known:
                 return False
