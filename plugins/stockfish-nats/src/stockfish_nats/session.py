@@ -84,6 +84,9 @@ class VenueSession:
                 self._arm_fence()
         elif self.state == "standby" and not self.gateway.stopping and \
                 await self.lease.try_acquire(timeout):
+            if self.gateway.stopping:  # taken while stopping: hand it back at once
+                await self.lease.release(timeout)
+                return
             self.state = "taking"
             self._arm_fence()
             started = time.monotonic()
