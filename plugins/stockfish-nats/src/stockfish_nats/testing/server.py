@@ -77,10 +77,14 @@ def _users_block(users: dict[str, dict[str, Any]]) -> str:
 class NatsServer:
     """One ``nats-server`` with JetStream (see the module docstring)."""
 
+    #: Start attempts when an ephemeral port was taken by someone else meanwhile.
+    attempts = 5
+
     def __init__(self, *, port: int = 0, name: str = "", store_dir: str | None = None,
                  users: dict[str, dict[str, Any]] | None = None,
                  cluster: tuple[str, int, list[int]] | None = None,
                  tls: tuple[str, str] | None = None) -> None:
+        self._fixed_port = bool(port)
         self.port = port or free_port()
         self.monitor_port = free_port()
         self.name = name or f"n{self.port}"
@@ -125,8 +129,33 @@ class NatsServer:
         return text
 
     def start(self, timeout: float = 20.0, wait_ready: bool = True) -> NatsServer:
+        """Start the server (and wait until it is ready). A port picked for it that another
+        process took in the meantime is picked again (ports given by the caller are not)."""
+        for attempt in range(self.attempts):
+            self._launch()
+            if not wait_ready:
+                return self
+            try:
+                self.wait_ready(timeout)
+                return self
+            except RuntimeError:
+                if attempt + 1 == self.attempts or not self.port_clash():
+                    raise
+                self.repick_ports()
+        return self
+
+    def port_clash(self) -> bool:
+        """The server exited because a port was in use."""
+        return not self.running and "address already in use" in self.log_tail(5)
+
+    def repick_ports(self) -> None:
+        if not self._fixed_port:
+            self.port = free_port()
+        self.monitor_port = free_port()
+
+    def _launch(self) -> None:
         if self.running:
-            return self
+            return
         conf = os.path.join(self.store_dir, f"{self.name}.conf")
         Path(conf).write_text(self.config_text())
         argv = [server_binary(), "-c", conf]
@@ -138,9 +167,6 @@ class NatsServer:
         finally:
             log.close()
         atexit.register(self.kill)
-        if wait_ready:
-            self.wait_ready(timeout)
-        return self
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Wait until the server answers and its JetStream is ready (bounded)."""
@@ -224,11 +250,31 @@ class NatsCluster:
         return [s.url for s in self.servers]
 
     def start(self, timeout: float = 30.0) -> NatsCluster:
-        for server in self.servers:
-            server.start(wait_ready=False)
-        for server in self.servers:
-            server.wait_ready(timeout)
+        """Start every node; if a node lost one of its ports to another process meanwhile,
+        the whole cluster is started again on new ports (bounded)."""
+        for attempt in range(NatsServer.attempts):
+            for server in self.servers:
+                server.start(wait_ready=False)
+            try:
+                for server in self.servers:
+                    server.wait_ready(timeout)
+                return self
+            except RuntimeError:
+                if attempt + 1 == NatsServer.attempts or \
+                        not any(s.port_clash() for s in self.servers):
+                    raise
+                for server in self.servers:
+                    server.stop()
+                self._repick()
         return self
+
+    def _repick(self) -> None:
+        routes = [free_port() for _ in self.servers]
+        for i, server in enumerate(self.servers):
+            server.repick_ports()
+            assert server.cluster is not None
+            server.cluster = (server.cluster[0], routes[i],
+                              [p for j, p in enumerate(routes) if j != i])
 
     def cleanup(self) -> None:
         for server in self.servers:
