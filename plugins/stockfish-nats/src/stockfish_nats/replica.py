@@ -40,7 +40,10 @@ class OrderReplica:
         self.applied = 0
         self.rejected = 0
         self._states: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._decided: set[str] = set()  # ids with an intent or a tombstone
+        # Ids with an intent or a tombstone, oldest first (bounded: an id matters for as
+        # long as a submission of it can still arrive, seconds, not millions of orders).
+        self._decided: OrderedDict[str, None] = OrderedDict()
+        self.max_decided = 1_000_000
         self._cond = threading.Condition()
         self._subscription: Any = None
         self._status_prefix = subjects.status("")
@@ -84,7 +87,9 @@ class OrderReplica:
             return
         with self._cond:
             self.last_seq = max(self.last_seq, seq)
-            self._decided.add(cid)
+            self._decided[cid] = None
+            if len(self._decided) > self.max_decided:
+                self._decided.popitem(last=False)
             if state is not None and kind != "tombstone":
                 held = self._states.get(cid)
                 if held is None or int(state.get("updated_ns", 0)) >= \
