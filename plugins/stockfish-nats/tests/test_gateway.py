@@ -173,3 +173,33 @@ def test_health_and_stats_on_request(gateway, raw_bus):
     stats = codec.decode(raw_bus.request("sf.gw.gw.stats", b"", 5.0).data)
     assert stats["sessions"]["simv"]["lease"]["held"] is True
     assert "simv" in stats["manager"]
+
+
+def test_a_data_only_session_makes_a_data_only_remote_connector(nats_server):
+    from stockfish_core.errors import OrderRejectedError
+    from stockfish_core.manager import ExchangeManager
+    from stockfish_nats.gateway import Gateway
+    from stockfish_nats.serve import load_gateway_settings
+
+    manager = ExchangeManager.from_config({
+        "connectors": {"feed": {"type": "sim", "venue": "data-only-venue", "data_only": True}},
+        "manager": {"journal": "memory"}})
+    gw = Gateway(manager, load_gateway_settings({}, env={}, servers=[nats_server.url],
+                                                gateway="gd", instance="a", lease_ttl=2.0))
+    gw.start()
+    strategy = ExchangeManager.from_config({
+        "connectors": {"remote": {"type": "nats", "servers": [nats_server.url],
+                                  "gateway": "gd", "client_id": "d1"}},
+        "manager": {"journal": "memory"}})
+    try:
+        assert wait_until(lambda: gw.sessions["feed"].state == "holding", 10)
+        assert strategy.start_all(timeout=10)
+        remote = strategy.get_connector("remote")
+        assert remote.targets == ["feed"]  # discovered from the gateway's health
+        assert remote.data_only
+        with pytest.raises(OrderRejectedError, match="no connected order-capable"):
+            strategy.send_order(Order("SPY", "BUY", 1))
+    finally:
+        strategy.close()
+        gw.stop()
+        SimVenue.get("data-only-venue").stop()

@@ -93,6 +93,7 @@ class NatsConnector(BaseConnector):
         self._pinger: threading.Thread | None = None
         self._owner: str | None = None
         self._seen_status: dict[str, tuple[int, int]] = {}
+        self._data_only: dict[str, bool] = {}
         self._status_lock = threading.Lock()
 
     @property
@@ -124,6 +125,8 @@ class NatsConnector(BaseConnector):
                                    for t in self.targets)
                 return self.connect_failed(f"gateway {self.subjects.gateway}: no session "
                                            f"connected ({states})")
+            if all(self._data_only.get(t) for t in self.targets):
+                self.data_only = True  # the gateway's sessions take no orders
             self._follow_events()
         except (BusError, nats.errors.Error, OSError) as exc:
             return self.connect_failed(f"gateway {self.subjects.gateway}: {exc}")
@@ -190,6 +193,7 @@ class NatsConnector(BaseConnector):
             self.remote_status[target] = f"no answer ({type(exc).__name__})"
             return False
         self.record_heartbeat()
+        self._data_only[target] = bool(answer.get("data_only"))
         status = str(answer.get("status"))
         epoch = int(answer.get("epoch") or 0)
         known = self.epochs.get(target)
