@@ -366,7 +366,8 @@ def main() -> None:
         "One nats-server on 127.0.0.1; consumers in processes of their own on the same two "
         "cores as the publisher and the server. Ours = the gateway's publishing path "
         "(encode_update + Bus.publish_soon) and the nats connector's receiving path "
-        "(decode, normalize, router); raw = nats-py publishing and counting the same bytes. "
+        "(decode, normalize, router); raw = nats-py publishing the same bytes, and a "
+        "nats-py consumer decoding them (orjson). "
         "Order round trip: send_order until SUBMITTED is seen by the caller."))
 
 
