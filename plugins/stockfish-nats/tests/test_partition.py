@@ -68,7 +68,7 @@ def test_partitioned_holder_gives_up_before_the_standby_logs_on(nats_server, wri
     counts = compare_with_venue(record, [result])
     sessions = record.session_record()
     assert sessions["max_sessions"] == 1, sessions
-    assert sessions["logons"] == 2, sessions
+    assert sessions["logons"] >= 2, sessions
     assert counts["orders"] >= 30, counts
     assert LEASE_TTL * 0.5 <= takeover <= 2 * LEASE_TTL + 3.0, takeover
     log = (tmp_path / "gateway-a.log").read_text()

@@ -55,7 +55,7 @@ def test_a_signal_stops_the_gateway_and_hands_the_session_over(
     finally:
         probe.close()
     sessions = VenueRecord(address).session_record()
-    assert sessions["max_sessions"] == 1 and sessions["logons"] == 2
+    assert sessions["max_sessions"] == 1 and sessions["logons"] >= 2
 
 
 def test_serve_refuses_what_it_cannot_run(write_yaml, tmp_path):
