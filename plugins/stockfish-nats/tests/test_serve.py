@@ -80,3 +80,36 @@ def _closed_port() -> int:
     from stockfish_nats.testing import free_port
 
     return free_port()
+
+
+def test_serve_takes_its_credentials_from_a_bus_config_file(write_yaml, tmp_path, processes):
+    """``--bus-config`` with ``password: ${VAR}``: the gateway logs in with it, and the
+    password appears in no output of the process."""
+    from stockfish_nats.permissions import gateway_permissions
+    from stockfish_nats.testing import NatsServer
+
+    secret = "s3cr3t-gateway-pw"
+    server = NatsServer(users={"gateway": {"password": secret,
+                                           "permissions": gateway_permissions("gw1")}}).start()
+    probe = None
+    try:
+        venue = venue_process(log_path=str(tmp_path / "venue.log"))
+        processes.append(venue)
+        address = venue.start()["address"]
+        bus_config = write_yaml("bus.yaml", {"user": "gateway", "password": "${GW_PASSWORD}",
+                                             "lease_ttl": 2.0})
+        log = tmp_path / "gateway.log"
+        gateway = gateway_process(gateway_config(write_yaml, tmp_path, "a", address),
+                                  [server.url], gateway="gw1", instance="a",
+                                  bus_config=bus_config, env={"GW_PASSWORD": secret},
+                                  log_path=str(log))
+        processes.append(gateway)
+        gateway.start()
+        probe = GatewayProbe([server.url], "gw1", user="gateway", password=secret)
+        assert wait_until(lambda: probe.session_state("a", "simv") == "holding", 15)
+        assert gateway.stop() == 0
+        assert secret not in log.read_text()
+    finally:
+        if probe is not None:
+            probe.close()
+        server.cleanup()
