@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[str, str | None]] = {
     "zmq": ("benchmarks.bench_zmq", "stockfish_zmq"),
     "fix": ("benchmarks.bench_fix", "stockfish_fix"),
     "ibkr": ("benchmarks.bench_ibkr", "stockfish_ibkr"),
+    "nats": ("benchmarks.bench_nats", "stockfish_nats"),
 }
 
 
