@@ -61,6 +61,9 @@ class StatsCollector:
                                           "connection errors", labels=labels)
         latency = HistogramMetricFamily("stockfish_order_roundtrip_seconds",
                                         "order send to first venue answer", labels=labels)
+        stale = GaugeMetricFamily("stockfish_symbol_stale",
+                                  "1 for a subscribed symbol whose market data is stale",
+                                  labels=[*labels, "symbol"])
         for connector in self.connectors():
             s = connector.stats
             lv = [connector.name, connector.connector_type]
@@ -84,8 +87,10 @@ class StatsCollector:
                 buckets.append((repr(bound), cumulative))
             buckets.append(("+Inf", s.latency_count))
             latency.add_metric(lv, buckets, s.latency_sum_ns / 1e9)
+            for symbol in connector.stale_symbols():
+                stale.add_metric([*lv, symbol], 1.0)
         yield from (up, status, updates, received, errors, gaps, lost, orders, reconnects,
-                    conn_errors, latency)
+                    conn_errors, latency, stale)
         if self.manager_stats is not None:
             stats = self.manager_stats()
             for key in ("failovers", "reconnects", "reconciliations"):

@@ -1,45 +1,88 @@
 """Execution: orders on the wire (submit, cancel), TWS's order events and executions, the
-order id map, and reconciliation with TWS (open orders, executions, completed orders)."""
+effect of each order error code, recovery of what TWS's pacing dropped, and the order ids.
+
+Whose word counts. ib_insync and ib_async turn an error on an order into a local status
+(ib_insync: Cancelled for any code but its few warnings, also when TWS still works the
+order; ib_async: ValidationError) and ``cancelOrder`` sets PendingCancel locally: none of
+that is TWS speaking. Those local statuses are ignored here; the error table
+(:mod:`stockfish_ibkr.error_codes`) decides what an error does to the order, and only
+TWS's own orderStatus / openOrder messages move it otherwise.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import math
 import threading
-import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from stockfish_core.errors import ConnectorError, NotConnectedError, OrderNotSentError
 from stockfish_core.models import now_ns
 from stockfish_core.orders import Order, OrderStatus, OrderType
 
+from stockfish_ibkr.error_codes import TWS_ERRORS, Effect, ErrorRule
 from stockfish_ibkr.normalize import fill_from_execution, map_order_status
 from stockfish_ibkr.order_map import IBKROrderMap
 from stockfish_ibkr.session import SessionMixin
 
 __all__ = ["ExecutionMixin"]
 
+log = logging.getLogger(__name__)
+
 _IB_ORDER_TYPES = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP",
                    OrderType.STOP_LIMIT: "STP LMT"}
+#: TWS's pacing window: a request it dropped for pacing goes again after this.
+PACING_WINDOW = 1.05
+
+
+class _CancelRequest:
+    """One cancel of one order in flight. Settled on the loop thread: True (TWS took it:
+    PendingCancel / Cancelled), False (refused, dropped every time, or the order ended
+    otherwise), None (no answer: the session ended); waited for on the caller's thread."""
+
+    __slots__ = ("_done", "attempts", "outcome")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.outcome: bool | None = None
+        self._done = threading.Event()
+
+    def settle(self, outcome: bool | None) -> None:
+        if not self._done.is_set():
+            self.outcome = outcome
+            self._done.set()
+
+    def wait(self, timeout: float) -> bool | None:
+        self._done.wait(timeout)
+        return self.outcome
 
 
 class ExecutionMixin(SessionMixin):
     """The execution role of :class:`~stockfish_ibkr.connector.IBKRConnector`."""
 
-    #: An order TWS has no record of is declared never received only when it is still
-    #: unknown this many seconds later: bytes written into a connection that stalled can
-    #: reach TWS after the client has given that connection up and reconnected.
-    unknown_order_grace: float = 2.0
-
     if TYPE_CHECKING:  # provided by the other roles
         def qualify(self, symbol: str) -> Any: ...
 
+        def _verify_later(self, cid: str, why: str) -> None: ...
+
+        def _lookup_orders(self, orders: list[Order], timeout: float) -> set[str]: ...
+
     def _init_execution(self) -> None:
         self.ibkr_order_map = IBKROrderMap()
-        self._reconcile_lock = threading.Lock()
         self._trades: dict[str, Any] = {}  # client order id -> ib Trade
-        # client order id -> monotonic time TWS was first found to have no record of it
-        self._unseen_since: dict[str, float] = {}
+        # Orders whose placeOrder TWS has not answered yet: client order id -> order id.
+        self._placing: dict[str, int] = {}
+        self._acked: set[str] = set()  # orders TWS acknowledged (a status of its own)
+        self._order_errors: dict[str, tuple[int, str]] = {}  # last TWS error on an order
+        self._cancels: dict[str, _CancelRequest] = {}
+        self._dropped: dict[str, int] = {}  # times TWS's pacing dropped an order's placement
+        self._recovering: set[str] = set()  # dropped orders being checked and placed again
+        self._cancel_wanted: set[str] = set()  # cancelled while its placement was dropped
+        self._lost_orders: set[str] = set()  # acknowledged orders TWS no longer lists
+        self._local_calls = 0  # >0 while we call the library (its events are not TWS's)
 
     # ================================================================== order events
     def _client_id_for(self, order_ref: Any, perm_id: Any, order_id: Any,
@@ -60,6 +103,24 @@ class ExecutionMixin(SessionMixin):
         if self.ibkr_order_map.bind_perm_id(cid, getattr(order, "permId", 0) or 0):
             self.ib_counters["perm_ids_bound"] += 1
 
+    def _from_tws(self, trade: Any) -> bool:
+        """Whether ``trade``'s latest status is TWS's, not the library's own reaction to
+        our call or to an error."""
+        if self._local_calls:
+            return False
+        entry = trade.log[-1] if trade.log else None
+        return not getattr(entry, "errorCode", 0)
+
+    @contextlib.contextmanager
+    def _library_call(self) -> Iterator[None]:
+        """Around our own calls into the library (loop thread): the status events they
+        raise at once are the library's guesses."""
+        self._local_calls += 1
+        try:
+            yield
+        finally:
+            self._local_calls -= 1
+
     def _on_open_order(self, ib: Any, trade: Any) -> None:
         if ib is not self._ib:
             return
@@ -70,7 +131,8 @@ class ExecutionMixin(SessionMixin):
             return
         self._bind(cid, order)
         self._trades[cid] = trade
-        self._apply_trade_status(cid, trade)
+        if self._from_tws(trade):
+            self._apply_trade_status(cid, trade)
 
     def _on_order_status_event(self, ib: Any, trade: Any) -> None:
         if ib is not self._ib:
@@ -81,36 +143,70 @@ class ExecutionMixin(SessionMixin):
         if cid is None:
             self.ib_counters["foreign_orders"] += 1
             return
+        if not self._from_tws(trade):
+            return
         if trade.orderStatus.permId:
             self.ibkr_order_map.bind_perm_id(cid, trade.orderStatus.permId)
-        self._apply_trade_status(cid, trade)
+        filled = trade.orderStatus.filled
+        cum = float(filled) if isinstance(filled, (int, float)) and math.isfinite(filled) \
+            and filled >= 0 else None
+        self._apply_trade_status(cid, trade, cum_qty=cum)
 
-    def _apply_trade_status(self, cid: str, trade: Any) -> None:
+    def _apply_trade_status(self, cid: str, trade: Any, *, cum_qty: float | None = None) -> None:
+        """Apply a status TWS reported for one of our orders."""
+        order = self.orders.get(cid)
+        if order is None:
+            return
         status_text = trade.orderStatus.status
-        entry = trade.log[-1] if trade.log else None
-        code = getattr(entry, "errorCode", 0) or 0
+        self._acknowledged(cid)
+        if cid in self._lost_orders:
+            self._verify_later(cid, "TWS reports an order it had lost")
+        if status_text == "PendingCancel":
+            self._settle_cancel(cid, True)  # TWS took the cancel; Cancelled follows
+            return
+        error = self._order_errors.get(cid)
+        code = error[0] if error else 0
         status = map_order_status(status_text, code)
         if status is None:
             return
-        if status is OrderStatus.SUBMITTED:
-            order = self.orders.get(cid)
-            if order is not None and order.status is OrderStatus.PARTIALLY_FILLED:
-                return  # IB calls a partly filled working order "Submitted": nothing new
+        if order.is_terminal and (status is order.status or not status.is_terminal):
+            # A report older than what we know (an openOrder re-sent after the fill that
+            # already made the order FILLED): nothing new.
+            self.ib_counters["stale_status_reports"] += 1
+            return
+        if status is OrderStatus.SUBMITTED and order.status is OrderStatus.PARTIALLY_FILLED:
+            return  # IB calls a partly filled working order "Submitted": nothing new
         reason = None
-        if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED) and code:
-            reason = f"IB error {code}: {self._error_text(entry)}"
+        if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED) and error:
+            reason = f"IB error {code}: {error[1]}"
         elif status is OrderStatus.REJECTED:
             reason = f"IB order status {status_text}"
         order_id = trade.order.orderId
         self.apply_order_status(cid, status, venue_order_id=str(order_id) if order_id else None,
-                                reason=reason)
+                                reason=reason, cum_qty=cum_qty)
+        self._after_report(cid)
 
-    @staticmethod
-    def _error_text(entry: Any) -> str:
-        message = getattr(entry, "message", "") or ""
-        # ib_insync prefixes "Error 201, reqId 7: "; keep TWS's own words
-        return message.split(": ", 1)[1] if message.startswith(("Error ", "Warning ")) \
-            and ": " in message else message
+    def _acknowledged(self, cid: str) -> None:
+        """TWS spoke about this order: its placement was received."""
+        self._placing.pop(cid, None)
+        self._acked.add(cid)
+
+    def _is_acked(self, cid: str, order: Order) -> bool:
+        """Whether TWS ever acknowledged ``order`` (a status of its own, a permId, a fill)."""
+        ids = self.ibkr_order_map.ids(cid)
+        return cid in self._acked or bool(ids and ids[1]) or bool(order.fills)
+
+    def _after_report(self, cid: str) -> None:
+        """Once an order is final: settle a cancel in flight, forget per-order state."""
+        order = self.orders.get(cid)
+        if order is None or not order.is_terminal:
+            return
+        self._settle_cancel(cid, order.status is OrderStatus.CANCELLED)
+        for table in (self._placing, self._order_errors, self._dropped, self._trades):
+            table.pop(cid, None)
+        self._acked.discard(cid)
+        self._cancel_wanted.discard(cid)
+        self._lost_orders.discard(cid)
 
     def _on_exec_details(self, ib: Any, trade: Any, fill: Any) -> None:
         if ib is not self._ib:
@@ -131,7 +227,9 @@ class ExecutionMixin(SessionMixin):
             self.record_data_error(kind or "bad_execution", execution.execId)
             return
         self.ibkr_order_map.bind_perm_id(cid, execution.permId)
+        self._acknowledged(cid)
         self.apply_execution(cid, core_fill)
+        self._after_report(cid)
         if not live:
             self.ib_counters["executions_reconciled"] += 1
 
@@ -148,6 +246,48 @@ class ExecutionMixin(SessionMixin):
             return
         if order.apply_commission(report.execId, value):
             self.ib_counters["commission_reports"] += 1
+
+    # ================================================================== errors on orders
+    def _order_for_error(self, req_id: int) -> str | None:
+        """Our order an error names (its id is one this connector assigned), if any."""
+        return self.ibkr_order_map.by_order_id(req_id) if req_id > 0 else None
+
+    def _order_error(self, cid: str, req_id: int, rule: ErrorRule, code: int,
+                     text: str) -> None:
+        """What TWS error ``code`` does to our order ``cid`` (loop thread); see the table
+        in :mod:`stockfish_ibkr.error_codes`."""
+        order = self.orders.get(cid)
+        if order is None:
+            return
+        reason = f"IB error {code}: {text}"
+        effect = rule.effect
+        if effect is Effect.RETRY:
+            self._dropped_by_pacing(cid, order, req_id, reason)
+        elif effect is Effect.CANCEL_REFUSED:
+            self._cancel_refused(cid, reason)
+        elif effect is Effect.ORDER_CANCELLED:
+            self._order_errors[cid] = (code, text)
+            self._placing.pop(cid, None)
+            self.apply_order_status(cid, OrderStatus.CANCELLED, reason=reason)
+            self._after_report(cid)
+        elif effect in (Effect.REJECT_ORDER, Effect.REQUEST_REFUSED):
+            self._order_errors[cid] = (code, text)
+            if self._placing.get(cid) == req_id and not self._is_acked(cid, order):
+                # TWS answered our placeOrder with a refusal: the order was never working.
+                del self._placing[cid]
+                self.apply_order_status(cid, OrderStatus.REJECTED, reason=reason)
+                self._after_report(cid)
+            else:
+                # TWS already works this order: it refused a change, or ends the order with
+                # a status of its own. Ask it rather than guess.
+                self._verify_later(cid, reason)
+        elif code not in TWS_ERRORS:
+            log.warning("%s: order %s: %s (not in the error table): asking TWS for its state",
+                        self.name, cid, reason)
+            self._verify_later(cid, reason)
+        else:
+            log.info("%s: order %s: %s (%s); the order stands", self.name, cid, reason,
+                     rule.meaning)
 
     # ================================================================== orders
     def _ib_order(self, order: Order) -> Any:
@@ -195,103 +335,178 @@ class ExecutionMixin(SessionMixin):
         ib_order.orderId = order_id
         self.ibkr_order_map.bind_order_id(cid, order_id)
         self.bind_venue_order_id(cid, str(order_id))
-        self._trades[cid] = ib.placeOrder(contract, ib_order)
+        self._placing[cid] = order_id
+        with self._library_call():
+            self._trades[cid] = ib.placeOrder(contract, ib_order)
         return order_id
 
+    def _observe_ids_at_connect(self, ib: Any) -> None:
+        """Raise the order-id high-water mark by every id of this client TWS reported at
+        logon (open orders, executions; completed orders carry no order id), then skip
+        ``nextValidId`` past it when TWS rolled it back (loop thread, before any order)."""
+        omap = self.ibkr_order_map
+        mine = self.settings.client_id
+        for trade in ib.trades():
+            if trade.order.clientId == mine:
+                omap.observe_order_id(trade.order.orderId)
+        for fill in ib.fills():
+            if fill.execution.clientId == mine:
+                omap.observe_order_id(fill.execution.orderId)
+        proposed = ib.client.getReqId()
+        mark = omap.high_water_mark
+        if proposed <= mark:
+            self.ib_counters["order_id_rollbacks"] += 1
+            log.warning("%s: TWS's next valid order id %d is not above the high-water mark "
+                        "%d (rolled back by a TWS restart?): new orders start at %d",
+                        self.name, proposed, mark, mark + 1)
+        ib.client.updateReqId(mark + 1)
+
+    # ------------------------------------------------------------------ cancels
     def submit_cancel(self, order: Order) -> bool:
-        """Request cancellation of ``order`` (placed in this session or found in TWS)."""
+        """Request cancellation of ``order`` and wait (up to ``request_timeout``) for TWS's
+        answer: True once TWS took it (PendingCancel / Cancelled), or when no answer came
+        in time (the outcome then comes as events); False when TWS refused it (161, 10147,
+        10148: the order is already final or unknown to TWS, a ``cancel_rejected`` event
+        says which), when its pacing dropped it every time, or when the order filled
+        first. A cancel TWS dropped for pacing (100) is sent again after the window."""
         self._require_connected()
         self._pace()
-        return self._run_sync(self._cancel_on_loop, order.client_order_id)
+        request = self._run_sync(self._cancel_on_loop, order.client_order_id)
+        if request is None:
+            return False
+        outcome = request.wait(self.settings.request_timeout)
+        if outcome is None:
+            log.info("%s: no answer from TWS yet to the cancel of %s", self.name,
+                     order.client_order_id)
+            return True
+        return outcome
 
-    def _cancel_on_loop(self, cid: str) -> bool:
+    def _cancel_on_loop(self, cid: str) -> _CancelRequest | None:
         ib = self._live_ib()
+        if cid in self._recovering:
+            # TWS does not have it (its pacing dropped the placement) and now never will.
+            self._cancel_wanted.add(cid)
+            done = _CancelRequest()
+            done.settle(True)
+            return done
         trade = self._trades.get(cid)
         if trade is None or not any(t is trade for t in ib.trades()):
             trade = next((t for t in ib.trades() if t.order.orderRef == cid), None)
         if trade is None:
-            return False
+            return None
         self._trades[cid] = trade
-        ib.cancelOrder(trade.order)
-        return True
+        request = self._cancels.get(cid)
+        if request is None:
+            request = self._cancels[cid] = _CancelRequest()
+        self._send_cancel(ib, cid, trade)
+        return request
 
-    def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
-        """Open orders, executions since the oldest of ``orders`` and completed orders,
-        applied through the state machine (fills de-duplicated by execId)."""
-        if not self.is_connected or self._ib is None:
-            return set()
-        # One reconciliation at a time: ib_insync keys the open- and completed-orders
-        # replies by name, so a second request in flight would orphan the first one's
-        # future (the reconnect thread and the unseen-order recheck can overlap).
-        if not self._reconcile_lock.acquire(timeout=timeout):
-            self.ib_counters["reconcile_busy"] += 1
-            return set()
+    def _send_cancel(self, ib: Any, cid: str, trade: Any) -> None:
+        request = self._cancels[cid]
+        request.attempts += 1
+        self._order_errors.pop(cid, None)  # the Cancelled that follows is this cancel's
+        with self._library_call():
+            ib.cancelOrder(trade.order)
+
+    def _settle_cancel(self, cid: str, outcome: bool | None) -> None:
+        request = self._cancels.pop(cid, None)
+        if request is not None:
+            request.settle(outcome)
+
+    def _cancel_refused(self, cid: str, reason: str) -> None:
+        """161 / 10147 / 10148 / 135: the order keeps its state; TWS is asked for it (the
+        cancel may have met a fill, or TWS may have lost the order)."""
+        self._settle_cancel(cid, False)
+        self.reject_cancel(cid, reason)
+        self._verify_later(cid, reason)
+
+    def _settle_all_cancels(self) -> None:
+        """The session ended: cancels in flight get no answer from it."""
+        for cid in list(self._cancels):
+            self._settle_cancel(cid, None)
+
+    # ------------------------------------------------------------------ pacing recovery
+    def _dropped_by_pacing(self, cid: str, order: Order, req_id: int, reason: str) -> None:
+        """Error 100 on one of our orders: TWS dropped its placeOrder or its cancelOrder
+        unprocessed (TWS answers in order, so the placement, if still unanswered, is what
+        it dropped)."""
+        self.ib_counters["pacing_violations"] += 1
+        if self._placing.get(cid) == req_id and not self._is_acked(cid, order):
+            del self._placing[cid]
+            self._dropped[cid] = self._dropped.get(cid, 0) + 1
+            self.ib_counters["orders_dropped_by_pacing"] += 1
+            self._recovering.add(cid)
+            self.order_event("pacing_retry", order, reason=(
+                f"{reason}: TWS dropped the order unplaced; it is placed again after the "
+                f"pacing window once TWS's open orders show it is not there"))
+            self._spawn(lambda: self._recover_dropped(cid), "pacing-recovery")
+        elif cid in self._cancels:
+            self._cancel_dropped(cid, order, reason)
+        else:
+            log.warning("%s: %s on order %s, which has nothing in flight", self.name, reason,
+                        cid)
+
+    def _cancel_dropped(self, cid: str, order: Order, reason: str) -> None:
+        request = self._cancels[cid]
+        self.ib_counters["cancels_dropped_by_pacing"] += 1
+        if request.attempts > self.settings.pacing_retries:
+            self._settle_cancel(cid, False)
+            self.reject_cancel(cid, f"{reason}: TWS's pacing dropped the cancel "
+                                    f"{request.attempts} times; the order may still work")
+            return
+        self.order_event("pacing_retry", order, reason=(
+            f"{reason}: TWS dropped the cancel; sent again after the pacing window"))
+        ib = self._ib
+        asyncio.get_running_loop().call_later(PACING_WINDOW, self._retry_cancel, ib, cid)
+
+    def _retry_cancel(self, ib: Any, cid: str) -> None:
+        trade = self._trades.get(cid)
+        if ib is not self._ib or cid not in self._cancels or trade is None:
+            return  # the session ended (cancels settled), or the order ended meanwhile
+        self._send_cancel(ib, cid, trade)
+
+    def _recover_dropped(self, cid: str) -> None:
+        """After the pacing window: place a dropped order again, only once TWS's open
+        orders, completed orders and executions show it does not have it (thread)."""
         try:
-            if not self.is_connected or self._ib is None:
-                return set()
-            since = min(o.created_ns for o in orders) / 1e9 - 60.0
-            self._pace(3)
-            cids = [o.client_order_id for o in orders]
-            return self._run(self._reconcile_async, cids, since, timeout,
-                             timeout=3 * timeout + 2)
-        finally:
-            self._reconcile_lock.release()
-
-    async def _reconcile_async(self, cids: list[str], since: float, timeout: float) -> set[str]:
-        ib = self._live_ib()
-        mod = self._backend()
-        wanted = set(cids)
-        answered: set[str] = set()
-        stamp = datetime.fromtimestamp(since, timezone.utc).strftime("%Y%m%d-%H:%M:%S")
-        open_trades = await self._ask(ib, ib.reqOpenOrdersAsync(), timeout)
-        fills = await self._ask(ib, ib.reqExecutionsAsync(
-            mod.ExecutionFilter(clientId=self.settings.client_id, time=stamp)), timeout)
-        completed = await self._ask(ib, ib.reqCompletedOrdersAsync(True), timeout)
-        for fill in fills:
-            if fill.execution.orderRef in wanted:
-                self._apply_execution(fill, live=False)
-        for trade in open_trades:
-            cid = trade.order.orderRef
-            if cid in wanted:
-                answered.add(cid)
-                self._trades[cid] = trade
-                self._bind(cid, trade.order)
-                self._apply_trade_status(cid, trade)
-        for trade in completed:
-            cid = trade.order.orderRef
-            if cid in wanted and cid not in answered:
-                answered.add(cid)
-                self._bind(cid, trade.order)
-                self._apply_trade_status(cid, trade)
-        recheck: list[str] = []
-        for cid in wanted - answered:
+            if self.wait_closing(PACING_WINDOW):
+                return
             order = self.orders.get(cid)
-            if order is None:
-                continue
-            if order.fills and order.is_terminal:
-                answered.add(cid)
-                continue
-            if not order.fills:
-                first_unseen = self._unseen_since.setdefault(cid, time.monotonic())
-                if time.monotonic() - first_unseen < self.unknown_order_grace:
-                    recheck.append(cid)
-                    continue
-                # Still unknown to TWS after the grace (no open, completed or executed
-                # order): it never arrived, so it is not working anywhere.
-                answered.add(cid)
-                self.apply_order_status(cid, OrderStatus.REJECTED,
-                                        reason="IB has no record of this order (never received)")
-        for cid in answered:
-            self._unseen_since.pop(cid, None)
-        if recheck:
-            self.ib_counters["reconcile_rechecks"] += 1
-            self._spawn(self._recheck_unseen, "reconcile-recheck")
-        self.ib_counters["reconciliations"] += 1
-        return answered
+            if order is None or order.is_terminal:
+                return
+            try:
+                found = self._lookup_orders([order], self.settings.request_timeout)
+            except ConnectorError as exc:
+                # Down again: reconciliation after the reconnect gives the verdict.
+                log.info("%s: order %s dropped by pacing, not checked (%s)", self.name, cid,
+                         exc)
+                return
+            if cid in found or order.is_terminal or self._is_acked(cid, order):
+                return  # TWS had it after all: its own report stands
+            contract = self.qualify(order.symbol)
+            ib_order = self._ib_order(order)
+            self._pace()
+            self._run_sync(self._place_again_on_loop, cid, contract, ib_order)
+        finally:
+            self._recovering.discard(cid)
 
-    def _recheck_unseen(self) -> None:
-        """Reconcile again once the grace has passed (a thread of its own, off the loop)."""
-        if self.wait_closing(self.unknown_order_grace) or not self.is_connected:
-            return  # closed, or down again: the next reconnect reconciles anyway
-        self.reconcile_orders()
-
+    def _place_again_on_loop(self, cid: str, contract: Any, ib_order: Any) -> None:
+        order = self.orders.get(cid)
+        if order is None or order.is_terminal:
+            return
+        drops = self._dropped.get(cid, 0)
+        why = None
+        if cid in self._cancel_wanted:
+            why = "a cancel was requested meanwhile"
+        elif drops > self.settings.pacing_retries:
+            why = f"TWS dropped it {drops} times"
+        if why is not None:
+            self.apply_order_status(cid, OrderStatus.REJECTED, reason=(
+                f"IB error 100: not placed: TWS's pacing dropped the order and {why}"))
+            self._after_report(cid)
+            return
+        order_id = self._place_on_loop(cid, contract, ib_order)
+        self.ib_counters["orders_placed_again"] += 1
+        self.order_event("pacing_retry", order, reason=(
+            f"placed again as order id {order_id}: TWS had dropped it (error 100) and its "
+            f"open orders showed it was not there"))

@@ -23,9 +23,9 @@ from stockfish_core.models import (
     now_ns,
 )
 
+from stockfish_ibkr.feed_watch import FeedWatchMixin
 from stockfish_ibkr.normalize import normalize_book, normalize_quote
 from stockfish_ibkr.pacing import PacingError
-from stockfish_ibkr.session import SessionMixin
 
 __all__ = ["MarketDataMixin"]
 
@@ -54,7 +54,7 @@ class _Route:
         return self.price or self.l1_book
 
 
-class MarketDataMixin(SessionMixin):
+class MarketDataMixin(FeedWatchMixin):
     """The market-data role of :class:`~stockfish_ibkr.connector.IBKRConnector`."""
 
     if TYPE_CHECKING:  # provided by the other roles
@@ -165,6 +165,7 @@ class MarketDataMixin(SessionMixin):
 
     # ================================================================== subscriptions
     def _route(self, symbol: str, contract: Any) -> _Route:
+        self._feed_requested(symbol)
         route = self._by_symbol.get(symbol)
         if route is None or route.contract is not contract:
             route = _Route(symbol, contract)
@@ -195,14 +196,11 @@ class MarketDataMixin(SessionMixin):
             return
         if route.md_on:
             ib.cancelMktData(route.contract)
-            self._pacer.record()
         route.ticker = ib.reqMktData(route.contract, "", False, False)
         route.md_on = True
         route.md_stale = False
         route.last_tick = time.monotonic()
         self._routes[id(route.ticker)] = route
-        if force:
-            self._pacer.record()
 
     def subscribe_orderbook(self, symbol: str, depth: int = 10) -> bool:
         """Market depth as OrderBookSnapshot (depth 1: the top of book from the quote)."""
@@ -284,12 +282,13 @@ class MarketDataMixin(SessionMixin):
         """Cancel every market data request for ``symbol``."""
         if self.is_connected and self._ib is not None and symbol in self._by_symbol:
             with contextlib.suppress(PacingError):
-                self._pace(2)
+                self._pace()
             with contextlib.suppress(ConnectorError):
                 self._run_sync(self._unsubscribe_on_loop, symbol)
         self.forget_subscriptions(symbol)
 
     def _unsubscribe_on_loop(self, symbol: str) -> None:
+        self._forget_feed(symbol)
         route = self._by_symbol.pop(symbol, None)
         if route is None:
             return

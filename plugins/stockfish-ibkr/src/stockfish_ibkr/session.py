@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from stockfish_core.connector import BaseConnector, ConnectorStatus
 from stockfish_core.errors import ConnectorError, NotConnectedError
 
-from stockfish_ibkr.pacing import MessagePacer, PacingError
+from stockfish_ibkr.pacing import PacingError, WirePacer
 from stockfish_ibkr.settings import IBKRSettings
 
 if TYPE_CHECKING:
+    from stockfish_ibkr.farms import FarmBoard
     from stockfish_ibkr.order_map import IBKROrderMap
 
 __all__ = ["ClientIdInUseError", "SessionMixin", "import_backend"]
@@ -87,12 +88,20 @@ class SessionMixin(BaseConnector):
     ib_counters: Counter[str]
 
     if TYPE_CHECKING:  # provided by the other roles
+        farms: FarmBoard
+        ibkr_order_map: IBKROrderMap
+
         def _attach(self, ib: Any) -> None: ...
 
         def _forget_streams(self) -> None: ...
 
-        _farm_down: bool
-        ibkr_order_map: IBKROrderMap
+        def _observe_ids_at_connect(self, ib: Any) -> None: ...
+
+        def _start_feed_watch(self, ib: Any) -> None: ...
+
+        def _stop_feed_watch(self) -> None: ...
+
+        def _settle_all_cancels(self) -> None: ...
 
     def _init_session(self) -> None:
         s = self.settings
@@ -100,6 +109,8 @@ class SessionMixin(BaseConnector):
         self._loop_thread: _LoopThread | None = None
         self._connect_lock = threading.Lock()
         self._ib: Any = None  # the live IB instance; written on the loop thread only
+        self._connecting: Any = None  # the IB instance in its handshake, if any
+        self._reconnect_attempt = threading.local()  # .active on the reconnect thread
         self._session = 0
         self._hb_task: asyncio.Task[None] | None = None
         self._time_request: asyncio.Future[Any] | None = None
@@ -109,7 +120,7 @@ class SessionMixin(BaseConnector):
             weakref.WeakKeyDictionary()
         self._link_down = False  # TWS lost IB's servers (1100); the socket is still up
         self._link_restored = threading.Event()
-        self._pacer = MessagePacer(s.max_messages_per_second, self.wait_closing)
+        self._pacer = WirePacer(s.max_messages_per_second)
         self.server_version = 0
 
     # ================================================================== plumbing
@@ -197,9 +208,11 @@ class SessionMixin(BaseConnector):
 
         threading.Thread(target=run, name=f"{self.name}-{name}", daemon=True).start()
 
-    def _pace(self, n: int = 1) -> None:
+    def _pace(self) -> None:
+        """Back-pressure before handing a request to the loop: wait (bounded by
+        ``request_timeout``) while the pacer has a burst's worth of messages queued."""
         try:
-            self._pacer.acquire(n, timeout=self.settings.request_timeout)
+            self._pacer.wait_for_room(self.settings.request_timeout, lambda: self.closing)
         except PacingError:
             self.ib_counters["pacing_refusals"] += 1
             raise
@@ -211,6 +224,9 @@ class SessionMixin(BaseConnector):
         Returns False on a refused or timed-out connection (``get_stats()['last_error']``
         says why); raises :class:`ClientIdInUseError` when TWS reports error 326.
         """
+        # An attempt of the reconnect loop reports a failure by raising: the loop counts it
+        # once and stays RECONNECTING (ERROR is the end state, when attempts run out).
+        in_reconnect = getattr(self._reconnect_attempt, "active", False)
         with self._connect_lock:
             if self.is_connected and self._ib is not None and self._ib.isConnected():
                 return True
@@ -221,15 +237,27 @@ class SessionMixin(BaseConnector):
             try:
                 self._run(self._connect_async, timeout=2 * s.connect_timeout + 5.0)
             except ClientIdInUseError as exc:
-                self.connect_failed(str(exc))
+                if not in_reconnect:
+                    self.connect_failed(str(exc))
                 raise
             except Exception as exc:
-                self.connect_failed(self._describe_connect_error(exc))
+                reason = self._describe_connect_error(exc)
+                if in_reconnect:
+                    raise ConnectorError(reason) from exc
+                self.connect_failed(reason)
                 return False
             self.set_status(ConnectorStatus.CONNECTED)
             log.info("%s: connected to %s:%d (server version %d, %s)", self.name, s.host,
                      s.port, self.server_version, s.backend)
             return True
+
+    def reconnect(self, deadline: float | None = None) -> bool:
+        """The base reconnect loop, with this thread's connect attempts marked as such."""
+        self._reconnect_attempt.active = True
+        try:
+            return super().reconnect(deadline)
+        finally:
+            self._reconnect_attempt.active = False
 
     def _describe_connect_error(self, exc: BaseException) -> str:
         s = self.settings
@@ -259,6 +287,8 @@ class SessionMixin(BaseConnector):
         old, self._ib = self._ib, None
         if old is not None:
             self._stop_heartbeat()
+            self._stop_feed_watch()
+            self._settle_all_cancels()
             self._end_session(old, "replaced by a new connection")
             with contextlib.suppress(Exception):
                 old.disconnect()
@@ -272,6 +302,9 @@ class SessionMixin(BaseConnector):
                 in_use.set_result(message)
 
         ib.errorEvent += on_error
+        self._pacer.install(ib.client, loop)
+        self.farms.forget()  # TWS reports every farm again at logon
+        self._connecting = ib
         self._attach(ib)
         task = asyncio.ensure_future(ib.connectAsync(
             s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout,
@@ -307,22 +340,23 @@ class SessionMixin(BaseConnector):
             raise
         finally:
             ib.errorEvent -= on_error
+            self._connecting = None
         self._session += 1
         self._forget_streams()
         self._link_down = False
-        self._farm_down = False
         self.server_version = ib.client.serverVersion()
+        # A refused request raises its TWS error (code and text) instead of ending empty.
+        ib.RaiseRequestErrors = True
         # Never hand out an order id used before, whatever nextValidId said.
-        ib.client.updateReqId(self.ibkr_order_map.high_water_mark + 1)
-        self._pacer.record(8)  # startApi and ib_insync's own initial sync requests
+        self._observe_ids_at_connect(ib)
         code = s.market_data_type_code
         if code != 1:
             ib.reqMarketDataType(code)
-            self._pacer.record()
         self._ib = ib
         self._drop_reason = None
         self._time_request = None
         self._hb_task = asyncio.ensure_future(self._heartbeat(ib))
+        self._start_feed_watch(ib)
 
     def disconnect(self) -> None:
         """Close the API session (bounded) and set DISCONNECTED."""
@@ -338,7 +372,10 @@ class SessionMixin(BaseConnector):
     def _disconnect_on_loop(self) -> None:
         ib, self._ib = self._ib, None
         self._stop_heartbeat()
+        self._stop_feed_watch()
         self._forget_streams()
+        self._pacer.discard()
+        self._settle_all_cancels()
         if ib is not None:
             self._end_session(ib, "disconnected by the client")
             ib.disconnect()
@@ -370,25 +407,28 @@ class SessionMixin(BaseConnector):
 
         async def probe() -> bool:
             ib = self._live_ib()
-            await self._ask(ib, self._current_time(ib, paced=True), limit)
+            answer, held = self._current_time(ib)
+            await self._ask(ib, answer, limit + held)
             return True
 
         try:
-            return self._run(probe, timeout=limit + 1.0)
+            return self._run(probe, timeout=limit + 2.0)
         except Exception:
             return False
 
     # ================================================================== liveness
-    def _current_time(self, ib: Any, paced: bool = False) -> asyncio.Future[Any]:
-        """One reqCurrentTime in flight at a time: ib_insync keys the reply by name, so a
-        second concurrent request would orphan the first (and fake a missed heartbeat)."""
+    def _current_time(self, ib: Any) -> tuple[asyncio.Future[Any], float]:
+        """reqCurrentTime, ahead of anything the pacer has queued, and the seconds the
+        pacer may hold it (to add to the wait for the answer). One in flight at a time:
+        ib_insync keys the reply by name, so a second concurrent request would orphan the
+        first (and fake a missed heartbeat)."""
         pending = self._time_request
+        held = 0.0
         if pending is None or pending.done():
-            if not paced:
-                self._pacer.record()
-            pending = asyncio.ensure_future(ib.reqCurrentTimeAsync())
+            with self._pacer.urgent() as held:
+                pending = asyncio.ensure_future(ib.reqCurrentTimeAsync())
             self._time_request = pending
-        return asyncio.shield(pending)
+        return asyncio.shield(pending), held
 
     async def _heartbeat(self, ib: Any) -> None:
         interval = self.settings.heartbeat_interval
@@ -397,8 +437,9 @@ class SessionMixin(BaseConnector):
             if ib is not self._ib or not ib.isConnected():
                 return
             self.ib_counters["heartbeats_sent"] += 1
+            answer, held = self._current_time(ib)
             try:
-                await self._ask(ib, self._current_time(ib), interval)
+                await self._ask(ib, answer, interval + held)
             except asyncio.TimeoutError:
                 self.ib_counters["heartbeats_missed"] += 1
                 self._lost(ib, f"heartbeat: no reply to reqCurrentTime within {interval:g}s")
@@ -476,7 +517,10 @@ class SessionMixin(BaseConnector):
             return  # an old session, or one we closed on purpose
         self._ib = None
         self._stop_heartbeat()
+        self._stop_feed_watch()
         self._forget_streams()
+        self._pacer.discard()
+        self._settle_all_cancels()
         reason = self._drop_reason or "TWS closed the API connection"
         self._drop_reason = None
         self._link_down = False

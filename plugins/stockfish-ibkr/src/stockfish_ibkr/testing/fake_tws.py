@@ -1293,12 +1293,15 @@ class FakeTWS:
                           received["account"] or self.accounts[0], received["order_ref"])
         order.status = "PreSubmitted" if order_type in ("STP", "STP LMT") else "Submitted"
         self._orders[(client_id, order_id)] = order
-        self._send_order_state(session, order)
+        # Recorded before the client hears of it: a test that saw the order acknowledged
+        # finds it in orders_received.
         if self._cancel_on_accept is not None:
             self._log_order(session, received, "cancelled 202")
+            self._send_order_state(session, order)
             self._cancel(order, self._cancel_on_accept)
             return
         self._log_order(session, received, "accepted")
+        self._send_order_state(session, order)
         self._match(inst, only=order)
         if order.working and tif in ("IOC", "FOK"):
             self._cancel(order, "IOC/FOK order not filled at once")
