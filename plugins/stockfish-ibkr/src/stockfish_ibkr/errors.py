@@ -58,6 +58,8 @@ class ErrorsMixin(SessionMixin):
 
         def _farm_changed(self, ib: Any, farm: str, state: str) -> None: ...
 
+        def _history_refused(self, contract: Any, code: int, message: str) -> bool: ...
+
     def _init_errors(self) -> None:
         self._last_errors: dict[int, tuple[int, str]] = {}  # code -> (reqId, message)
         self.farms = FarmBoard()
@@ -83,6 +85,8 @@ class ErrorsMixin(SessionMixin):
             self._order_error(cid, req_id, rule, code, message)
             return
         effect = rule.effect
+        if contract is not None and self._history_refused(contract, code, message):
+            return
         if effect is Effect.CONNECTION:
             self._connection_notice(ib, code, message)
         elif effect is Effect.FARM:

@@ -83,6 +83,7 @@ class ExecutionMixin(SessionMixin):
         self._cancel_wanted: set[str] = set()  # cancelled while its placement was dropped
         self._lost_orders: set[str] = set()  # acknowledged orders TWS no longer lists
         self._local_calls = 0  # >0 while we call the library (its events are not TWS's)
+        self._tws_next_valid_id = 0  # what TWS said at the last logon
 
     # ================================================================== order events
     def _client_id_for(self, order_ref: Any, perm_id: Any, order_id: Any,
@@ -340,10 +341,16 @@ class ExecutionMixin(SessionMixin):
             self._trades[cid] = ib.placeOrder(contract, ib_order)
         return order_id
 
+    def _on_next_valid_id(self, order_id: int) -> None:
+        """TWS's nextValidId (the EWrapper callback; the libraries do nothing with it but
+        seed their request ids)."""
+        self._tws_next_valid_id = order_id
+
     def _observe_ids_at_connect(self, ib: Any) -> None:
         """Raise the order-id high-water mark by every id of this client TWS reported at
         logon (open orders, executions; completed orders carry no order id), then skip
-        ``nextValidId`` past it when TWS rolled it back (loop thread, before any order)."""
+        TWS's ``nextValidId`` past it when TWS rolled it back (loop thread, before any
+        order is placed)."""
         omap = self.ibkr_order_map
         mine = self.settings.client_id
         for trade in ib.trades():
@@ -352,9 +359,9 @@ class ExecutionMixin(SessionMixin):
         for fill in ib.fills():
             if fill.execution.clientId == mine:
                 omap.observe_order_id(fill.execution.orderId)
-        proposed = ib.client.getReqId()
+        proposed = self._tws_next_valid_id
         mark = omap.high_water_mark
-        if proposed <= mark:
+        if 0 < proposed <= mark:
             self.ib_counters["order_id_rollbacks"] += 1
             log.warning("%s: TWS's next valid order id %d is not above the high-water mark "
                         "%d (rolled back by a TWS restart?): new orders start at %d",

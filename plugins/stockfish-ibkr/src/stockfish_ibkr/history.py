@@ -3,6 +3,7 @@ for identical requests."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 _BAR_SECONDS = {"sec": 1, "min": 60, "hour": 3600, "day": 86400, "week": 604800,
                 "month": 2592000}
+
+
+# Codes that answer a historical request (also when the backend takes one for a warning).
+_HISTORY_REFUSALS = frozenset({162, 166, 200, 321})
 
 
 class HistoricalDataError(ConnectorError):
@@ -52,6 +57,9 @@ class HistoryMixin(SessionMixin):
 
     def _init_history(self) -> None:
         s = self.settings
+        # conId -> the refusal of the historical request in flight for it (loop thread)
+        self._history_refusals: dict[int, asyncio.Future[tuple[int, str]]] = {}
+        self._history_locks: dict[int, asyncio.Lock] = {}
         self._hist_pacer = HistoricalPacer(s.historical_max_requests, s.historical_window,
                                            s.historical_identical_interval)
         self._hist_cache: dict[tuple[Any, ...], tuple[float, list[OHLCVBar]]] = {}
@@ -116,12 +124,32 @@ class HistoryMixin(SessionMixin):
     async def _historical_async(self, request: tuple[Any, ...]) -> list[OHLCVBar]:
         symbol, contract, duration, bar_size, what, end, use_rth, limit = request
         ib = self._live_ib()
-        try:
-            raw = await self._ask(ib, ib.reqHistoricalDataAsync(
+        con_id = contract.conId
+        # One request per contract at a time, so that an error naming the contract names
+        # this request (ib_async takes 321 for a warning and would leave it waiting).
+        lock = self._history_locks.setdefault(con_id, asyncio.Lock())
+        async with lock:
+            refused: asyncio.Future[tuple[int, str]] = \
+                asyncio.get_running_loop().create_future()
+            self._history_refusals[con_id] = refused
+            answer = asyncio.ensure_future(self._ask(ib, ib.reqHistoricalDataAsync(
                 contract, end, duration, bar_size, what, use_rth, 1, False, [], limit),
-                limit + 0.5)
-        except self._backend().RequestError as exc:
-            self._historical_refused(symbol, what, exc.code, exc.message)
+                limit + 0.5))
+            try:
+                await asyncio.wait({answer, refused}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._history_refusals.pop(con_id, None)
+            try:
+                if refused.done() and not answer.done():
+                    answer.cancel()
+                    code, text = refused.result()
+                else:
+                    raw = answer.result()
+                    code = 0
+            except self._backend().RequestError as exc:
+                code, text = exc.code, exc.message
+        if code:
+            self._historical_refused(symbol, what, code, text)
             self.ib_counters["historical_no_data"] += 1
             return []  # "HMDS query returned no data": a valid range with no bars
         interval = _bar_seconds(bar_size)
@@ -148,6 +176,15 @@ class HistoryMixin(SessionMixin):
         farm = self._hmds_farm_note(symbol)
         raise HistoricalDataError(f"{self.name}: historical {what} for {symbol} refused: IB "
                                   f"error {code}: {text}{farm}", code)
+
+    def _history_refused(self, contract: Any, code: int, message: str) -> bool:
+        """An error naming the contract of a historical request in flight: that request's
+        answer (loop thread). False when no such request waits."""
+        waiter = self._history_refusals.get(getattr(contract, "conId", 0))
+        if waiter is None or waiter.done() or code not in _HISTORY_REFUSALS:
+            return False
+        waiter.set_result((code, message))
+        return True
 
     def _hmds_farm_note(self, symbol: str) -> str:
         down = self.farms.down("hmds")

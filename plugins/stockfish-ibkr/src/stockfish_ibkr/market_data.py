@@ -29,6 +29,9 @@ from stockfish_ibkr.pacing import PacingError
 
 __all__ = ["MarketDataMixin"]
 
+# IB's tick types carrying a bid, ask or last price (live and delayed).
+_PRICE_TICK_TYPES = frozenset({1, 2, 4, 66, 67, 68})
+
 
 @attrs.define(slots=True, eq=False)
 class _Route:
@@ -97,6 +100,9 @@ class MarketDataMixin(FeedWatchMixin):
                 stats.updates_received += len(ticks)
                 route.last_tick = mono
                 if route.price:
+                    # ib_insync keeps each field's last value: a bad price another tick of
+                    # the same packet overwrote is seen only in the packet's ticks.
+                    bad = self._count_bad_prices(route.symbol, ticks) if len(ticks) > 1 else 0
                     tick, kind, sentinels = normalize_quote(
                         route.symbol, ticker.bid, ticker.ask, ticker.last, ticker.bidSize,
                         ticker.askSize, ticker.lastSize, ticker.volume, ts)
@@ -105,7 +111,7 @@ class MarketDataMixin(FeedWatchMixin):
                     if tick is None:
                         if kind == "empty_quote":  # only IB's "no quote" values so far
                             self.ib_counters["empty_quotes"] += 1
-                        else:
+                        elif not bad:  # else counted tick by tick already
                             self.record_data_error(kind or "bad_quote", route.symbol)
                     else:
                         self.push_update(self._next_update(DataType.PRICE_TICK, route.symbol,
@@ -123,6 +129,18 @@ class MarketDataMixin(FeedWatchMixin):
                 else:
                     self.push_update(self._next_update(DataType.ORDERBOOK_SNAPSHOT,
                                                        route.symbol, book, ts))
+
+    def _count_bad_prices(self, symbol: str, ticks: Any) -> int:
+        """Count each bid / ask / last tick of a packet whose price is neither a price nor
+        one of IB's "no quote" values (-1, 0, NaN); returns how many."""
+        bad = 0
+        for tick in ticks:
+            if tick.tickType in _PRICE_TICK_TYPES:
+                price = tick.price
+                if (price < 0.0 and price != -1.0) or price == math.inf:
+                    bad += 1
+                    self.record_data_error("bad_price", symbol)
+        return bad
 
     def _publish_l1(self, route: _Route, ticker: Any, ts: int) -> None:
         bid, ask = ticker.bid, ticker.ask

@@ -97,6 +97,8 @@ class SessionMixin(BaseConnector):
 
         def _observe_ids_at_connect(self, ib: Any) -> None: ...
 
+        def _on_next_valid_id(self, order_id: int) -> None: ...
+
         def _start_feed_watch(self, ib: Any) -> None: ...
 
         def _stop_feed_watch(self) -> None: ...
@@ -293,6 +295,7 @@ class SessionMixin(BaseConnector):
             with contextlib.suppress(Exception):
                 old.disconnect()
         ib = mod.IB()
+        ib.wrapper.nextValidId = self._on_next_valid_id  # an EWrapper callback both ignore
         loop = asyncio.get_running_loop()
         in_use: asyncio.Future[str] = loop.create_future()
         ended = self._track_session_end(ib)
