@@ -163,8 +163,9 @@ def _burst(connector: IBKRConnector, router: DataFeedRouter, tws: FakeTWSProcess
         connector.subscribe_price(symbol)  # 1 message (2 when it re-requests)
         connector.unsubscribe(symbol)
 
-    def history(i: int) -> None:
-        connector.get_historical_bars("SPY", duration=f"{i + 1} D", bar_size="1 day")
+    def history(i: int) -> None:  # IB allows 5 per contract in 2 s: spread over five
+        connector.get_historical_bars(symbols[i % len(symbols)], duration=f"{i + 1} D",
+                                      bar_size="1 day")
 
     threads = [threading.Thread(target=run, args=args, daemon=True) for args in (
         (place_and_cancel, 150), (market, 240), (subscribe, 175), (history, 55))]

@@ -138,7 +138,7 @@ def test_a_saved_high_water_mark_is_honoured(make_connector: Callable[..., IBKRC
     connector = make_connector()
     raised: list[int] = []
     connector.ibkr_order_map.on_high_water_mark = raised.append
-    connector.ibkr_order_map.load_high_water_mark(500)
+    connector.load_order_id_high_water_mark(500)
     recorder = Recorder(connector, router)
     assert connector.connect()
     order = Order("SPY", OrderSide.BUY, 1)

@@ -68,7 +68,7 @@ class ExecutionMixin(SessionMixin):
 
         def _verify_later(self, cid: str, why: str) -> None: ...
 
-        def _lookup_orders(self, orders: list[Order], timeout: float) -> set[str]: ...
+        def _lookup_orders(self, orders: list[Order], timeout: float) -> set[str] | None: ...
 
     def _init_execution(self) -> None:
         self.ibkr_order_map = IBKROrderMap()
@@ -84,6 +84,7 @@ class ExecutionMixin(SessionMixin):
         self._lost_orders: set[str] = set()  # acknowledged orders TWS no longer lists
         self._local_calls = 0  # >0 while we call the library (its events are not TWS's)
         self._tws_next_valid_id = 0  # what TWS said at the last logon
+        self._tws_id_mark = 0  # the highest order id TWS took (not refused, not dropped)
 
     # ================================================================== order events
     def _client_id_for(self, order_ref: Any, perm_id: Any, order_id: Any,
@@ -191,6 +192,9 @@ class ExecutionMixin(SessionMixin):
         """TWS spoke about this order: its placement was received."""
         self._placing.pop(cid, None)
         self._acked.add(cid)
+        ids = self.ibkr_order_map.ids(cid)
+        if ids is not None and ids[0] > self._tws_id_mark:
+            self._tws_id_mark = ids[0]
 
     def _is_acked(self, cid: str, order: Order) -> bool:
         """Whether TWS ever acknowledged ``order`` (a status of its own, a permId, a fill)."""
@@ -341,6 +345,13 @@ class ExecutionMixin(SessionMixin):
             self._trades[cid] = ib.placeOrder(contract, ib_order)
         return order_id
 
+    def load_order_id_high_water_mark(self, mark: int) -> None:
+        """Restore the order-id high-water mark saved by an earlier process (call before
+        ``connect``): no new order id is at or below it. Save it from
+        ``ibkr_order_map.on_high_water_mark``, which is called each time it rises."""
+        self.ibkr_order_map.load_high_water_mark(mark)
+        self._tws_id_mark = max(self._tws_id_mark, mark)
+
     def _on_next_valid_id(self, order_id: int) -> None:
         """TWS's nextValidId (the EWrapper callback; the libraries do nothing with it but
         seed their request ids)."""
@@ -353,19 +364,22 @@ class ExecutionMixin(SessionMixin):
         order is placed)."""
         omap = self.ibkr_order_map
         mine = self.settings.client_id
-        for trade in ib.trades():
-            if trade.order.clientId == mine:
-                omap.observe_order_id(trade.order.orderId)
-        for fill in ib.fills():
-            if fill.execution.clientId == mine:
-                omap.observe_order_id(fill.execution.orderId)
+        seen = [t.order.orderId for t in ib.trades() if t.order.clientId == mine]
+        seen += [f.execution.orderId for f in ib.fills() if f.execution.clientId == mine]
+        for order_id in seen:
+            omap.observe_order_id(order_id)
+        self._tws_id_mark = max([self._tws_id_mark, *seen])
         proposed = self._tws_next_valid_id
         mark = omap.high_water_mark
-        if 0 < proposed <= mark:
+        if 0 < proposed <= self._tws_id_mark:
             self.ib_counters["order_id_rollbacks"] += 1
-            log.warning("%s: TWS's next valid order id %d is not above the high-water mark "
-                        "%d (rolled back by a TWS restart?): new orders start at %d",
-                        self.name, proposed, mark, mark + 1)
+            log.warning("%s: TWS's next valid order id %d is not above %d, an id TWS took "
+                        "(rolled back by a TWS restart?): new orders start at %d", self.name,
+                        proposed, self._tws_id_mark, mark + 1)
+        elif 0 < proposed <= mark:
+            # Only ids TWS refused or dropped lie above it: TWS never used them.
+            log.info("%s: TWS's next valid order id %d; new orders start at %d, above ids "
+                     "TWS refused", self.name, proposed, mark + 1)
         ib.client.updateReqId(mark + 1)
 
     # ------------------------------------------------------------------ cancels
@@ -484,10 +498,10 @@ class ExecutionMixin(SessionMixin):
             try:
                 found = self._lookup_orders([order], self.settings.request_timeout)
             except ConnectorError as exc:
-                # Down again: reconciliation after the reconnect gives the verdict.
-                log.info("%s: order %s dropped by pacing, not checked (%s)", self.name, cid,
-                         exc)
-                return
+                found = None
+                log.info("%s: order %s dropped by pacing, not checked: %s", self.name, cid, exc)
+            if found is None:
+                return  # not asked (down): reconciliation after the reconnect decides
             if cid in found or order.is_terminal or self._is_acked(cid, order):
                 return  # TWS had it after all: its own report stands
             contract = self.qualify(order.symbol)

@@ -80,23 +80,29 @@ class ReconciliationMixin(ExecutionMixin):
         """Open orders, executions since the oldest of ``orders`` and completed orders,
         applied through the state machine (fills de-duplicated by execId); then a verdict
         for each order TWS did not list (the table in this module's docstring)."""
+        # What TWS had acknowledged before it was asked: one acknowledged meanwhile may be
+        # missing from answers TWS wrote before it took the order.
+        acked = {o.client_order_id for o in orders if self._is_acked(o.client_order_id, o)}
         found = self._lookup_orders(orders, timeout)
-        return self._verdicts(orders, found)
+        if found is None:
+            return set()  # TWS was not asked: no verdict on anything
+        return self._verdicts(orders, found, acked)
 
-    def _lookup_orders(self, orders: list[Order], timeout: float) -> set[str]:
+    def _lookup_orders(self, orders: list[Order], timeout: float) -> set[str] | None:
         """Ask TWS about ``orders`` and apply its answers; the client order ids it listed
-        as open or completed. Raises when TWS cannot be asked (down, no answer)."""
+        as open or completed, or None when TWS could not be asked now (down, busy).
+        Raises when the asking failed midway (the connection ended, no answer)."""
         if not self.is_connected or self._ib is None:
-            return set()
+            return None
         # One at a time: ib_insync keys the open- and completed-orders replies by name,
         # so a second request in flight would orphan the first one's future (reconnect,
         # rechecks, verifications and the pacing recovery can overlap).
         if not self._reconcile_lock.acquire(timeout=timeout):
             self.ib_counters["reconcile_busy"] += 1
-            return set()
+            return None
         try:
             if not self.is_connected or self._ib is None:
-                return set()
+                return None
             since = min(o.created_ns for o in orders) / 1e9 - 60.0
             self._pace()
             cids = [o.client_order_id for o in orders]
@@ -124,7 +130,13 @@ class ReconciliationMixin(ExecutionMixin):
                 found.add(cid)
                 self._trades[cid] = trade
                 self._bind(cid, trade.order)
-                self._apply_trade_status(cid, trade)
+                # The trade's status now may be the library's reaction to an error that
+                # came after TWS listed it (a dropped cancel: "Cancelled"): TWS listed it
+                # as open, and its own statuses were applied as they came.
+                if self._from_tws(trade):
+                    self._apply_trade_status(cid, trade)
+                else:
+                    self._acknowledged(cid)
         for trade in completed:
             cid = trade.order.orderRef
             if cid in wanted and cid not in found:
@@ -138,14 +150,18 @@ class ReconciliationMixin(ExecutionMixin):
         return found
 
     # ------------------------------------------------------------------ verdicts
-    def verdict(self, order: Order, now: float | None = None) -> Verdict:
-        """The verdict for ``order`` when TWS lists it neither as open nor as completed."""
+    def verdict(self, order: Order, now: float | None = None,
+                acked_before: bool | None = None) -> Verdict:
+        """The verdict for ``order`` when TWS lists it neither as open nor as completed
+        (``acked_before``: whether TWS had acknowledged it before it was asked)."""
         cid = order.client_order_id
         if order.is_terminal:
             return Verdict.FINAL
         if cid in self._recovering:
             return Verdict.IN_RECOVERY
         if self._is_acked(cid, order):
+            if acked_before is False:
+                return Verdict.RECHECK  # acknowledged while TWS was answering: ask again
             return Verdict.LOST_BY_TWS
         now = time.monotonic() if now is None else now
         first_unseen = self._unseen_since.setdefault(cid, now)
@@ -153,7 +169,7 @@ class ReconciliationMixin(ExecutionMixin):
             return Verdict.RECHECK
         return Verdict.NEVER_RECEIVED
 
-    def _verdicts(self, orders: list[Order], found: set[str]) -> set[str]:
+    def _verdicts(self, orders: list[Order], found: set[str], acked: set[str]) -> set[str]:
         answered = set(found)
         recheck = False
         now = time.monotonic()
@@ -163,7 +179,7 @@ class ReconciliationMixin(ExecutionMixin):
                 self._unseen_since.pop(cid, None)
                 self._lost_orders.discard(cid)
                 continue
-            verdict = self.verdict(order, now)
+            verdict = self.verdict(order, now, cid in acked)
             self.ib_counters[f"verdict_{verdict.name.lower()}"] += 1
             if verdict is Verdict.FINAL:
                 answered.add(cid)
