@@ -30,23 +30,24 @@ class _Clock:
 
 def test_window_arithmetic() -> None:
     clock = _Clock()
-    pacer = WirePacer(20, clock=clock)  # burst: a tenth, 2 per 100 ms
-    assert pacer.burst == 2
+    pacer = WirePacer(16, clock=clock, burst=4)  # a burst of 4, then one per 1/16 s
+    assert WirePacer(40).burst == 4  # a tenth of the ceiling by default
     sent: list[str] = []
-    for i in range(2):
-        pacer.submit(sent.append, f"m{i}")
-    assert sent == ["m0", "m1"]
-    assert pacer.delay(clock.now) == pytest.approx(0.1)  # the 100 ms window is full
-    for step in range(9):
-        clock.now += 0.1
+    for i in range(4):
         assert pacer.delay(clock.now) == 0.0
-        pacer.submit(sent.append, f"a{step}")
-        pacer.submit(sent.append, f"b{step}")
-    assert len(sent) == 20
-    assert pacer.peak_per_second == 20
-    pacer.rate = 18  # a lower ceiling: the second window binds before the 100 ms one
-    clock.now += 0.1
-    assert pacer.delay(clock.now) == pytest.approx(0.1)
+        pacer.submit(sent.append, f"m{i}")
+    assert sent == [f"m{i}" for i in range(4)]
+    assert pacer.delay(clock.now) == pytest.approx(0.0625)  # the bucket is empty
+    for i in range(12):
+        clock.now += 0.0625
+        assert pacer.delay(clock.now) == 0.0
+        pacer.submit(sent.append, f"n{i}")
+    assert len(sent) == 16 and pacer.peak_per_second == 16
+    clock.now += 0.0625
+    # 16 in the last second: the next one waits for the first of them to leave it.
+    assert pacer.delay(clock.now) == pytest.approx(0.1875)
+    clock.now += 0.1875
+    assert pacer.delay(clock.now) == 0.0
 
 
 def _windows(times: list[float], span: float) -> int:
@@ -88,7 +89,8 @@ def test_a_burst_is_spread_in_order_over_the_windows() -> None:
     assert [m for _, m in client.out] == [f"msg {i}" for i in range(300)]
     times = [t for t, _ in client.out]
     assert _windows(times, 1.0) <= 200
-    assert _windows(times, 0.1) <= 50
+    # A burst of 20 (a tenth), then one per 5 ms: never more than 20 + 20 in 100 ms.
+    assert _windows(times, 0.1) <= 40
     assert times[-1] - times[0] >= 1.0, "300 messages at 200/s take more than a second"
     assert pacer.delayed > 0 and pacer.peak_backlog > 0
 

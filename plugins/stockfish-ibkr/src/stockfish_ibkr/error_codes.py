@@ -155,9 +155,10 @@ _RULES = (
     _R(10197, _E.REQUEST_REFUSED, "no market data during a competing live session"),
     _R(10167, _E.INFORM, "requested market data is not subscribed: displaying delayed data"),
     _R(316, _E.REREQUEST_FEED, "market depth data halted: subscribe again"),
-    _R(317, _E.REREQUEST_FEED, "market depth data reset: the book is emptied and rebuilt"),
-    _R(10225, _E.REREQUEST_FEED, "bust event: real-time bars deactivated (the client "
-                                 "library subscribes again)"),
+    _R(317, _E.INFORM, "market depth data reset: the client library empties the book, TWS "
+                       "sends it again"),
+    _R(10225, _E.INFORM, "bust event: real-time bars deactivated (the client library "
+                         "subscribes again)"),
     # ---------------------------------------------------------------- historical data
     _R(162, _E.HISTORICAL, "historical market data service error: pacing, no data or "
                            "invalid request, by its text"),

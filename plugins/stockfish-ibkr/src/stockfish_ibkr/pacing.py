@@ -1,8 +1,8 @@
 """IB pacing, enforced on our side so that no violation (error 100 / 162 / 420) reaches TWS.
 
 - :class:`WirePacer`: every API message, in order, at most ``rate`` in any one-second window
-  and a tenth of that in any 100 ms, at the one place all of them pass (the client's
-  ``sendMsg``, on the event loop thread).
+  and spread (bursts of a tenth of it, then evenly), at the one place all of them pass
+  (the client's ``sendMsg``, on the event loop thread).
 - :class:`HistoricalPacer`: at most ``max_requests`` historical requests per ``window``
   seconds and no identical request within ``identical_interval`` seconds.
 """
@@ -33,16 +33,18 @@ class PacingError(ConnectorError):
 
 class WirePacer:
     """Every message to TWS, ours and the client library's own (heartbeats, the initial sync,
-    reconciliation requests), in one FIFO: at most ``rate`` in any one-second window and
-    ``burst`` in any 100 ms, counted when each is written to the socket.
+    reconciliation requests), in one FIFO: at most ``rate`` in any one-second window, and
+    spread: after a pause ``burst`` may go at once, then one every ``1 / rate`` seconds (a
+    token bucket), counted when each is written to the socket.
 
     TWS counts messages when they arrive, 50 per client per second, and drops the excess
     with error 100. Sending at most ``rate`` (default 40) per second leaves headroom for
     messages that a slow link or a busy TWS bunches together on the way. Spreading them
-    evenly over the second (``burst``, by default a tenth of ``rate``, per 100 ms) keeps a
-    second's messages from going out in its first few hundred milliseconds, where the
-    next second's would follow them as soon as the window allows: a little jitter on the
-    way and TWS would count both seconds' messages in one of its windows.
+    evenly keeps a second's messages from going out in its first few hundred
+    milliseconds, where the next second's would follow them as soon as the window allows:
+    a little jitter on the way and TWS would count both seconds' messages in one of its
+    windows. ``burst`` defaults to a tenth of ``rate``: a burst bigger than that, freed
+    all at once when a full window rolls over, is just such a pair.
 
     :meth:`install` hooks the pacer into an ib_insync / ib_async ``Client`` (whose own
     throttle it turns off): ``Client.sendMsg`` is where every outgoing message passes, on
@@ -56,7 +58,8 @@ class WirePacer:
         self.burst = burst if burst > 0 else max(1, math.ceil(self.rate / 10))
         self._clock = clock
         self._second: collections.deque[float] = collections.deque()
-        self._tenth: collections.deque[float] = collections.deque()
+        self._tokens = float(self.burst)  # the bucket: one token per message
+        self._tokens_at = clock()
         self._queue: collections.deque[tuple[Callable[[str], Any], str]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -76,16 +79,16 @@ class WirePacer:
 
     def delay(self, now: float) -> float:
         """Seconds from ``now`` until one more message may be written (0: at once)."""
-        second, tenth = self._second, self._tenth
+        second = self._second
         while second and now - second[0] >= 1.0:
             second.popleft()
-        while tenth and now - tenth[0] >= 0.1:
-            tenth.popleft()
-        wait = 0.0
+        if now > self._tokens_at:
+            self._tokens = min(float(self.burst),
+                               self._tokens + (now - self._tokens_at) * self.rate)
+            self._tokens_at = now
+        wait = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
         if len(second) >= self.rate:
-            wait = second[len(second) - self.rate] + 1.0 - now
-        if len(tenth) >= self.burst:
-            wait = max(wait, tenth[len(tenth) - self.burst] + 0.1 - now)
+            wait = max(wait, second[len(second) - self.rate] + 1.0 - now)
         return max(wait, 0.0)
 
     def install(self, client: Any, loop: asyncio.AbstractEventLoop) -> None:
@@ -130,8 +133,9 @@ class WirePacer:
 
     def _write(self, send: Callable[[str], Any], msg: str) -> None:
         now = self._clock()
+        self.delay(now)  # brings the bucket up to now
         self._second.append(now)
-        self._tenth.append(now)
+        self._tokens -= 1.0
         self.sent += 1
         self.peak_per_second = max(self.peak_per_second, len(self._second))
         send(msg)

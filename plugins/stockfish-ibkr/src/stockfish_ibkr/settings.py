@@ -99,8 +99,8 @@ class IBKRSettings(ConnectorSettings):
     - ``stock_exchange``/``default_currency``/``forex_exchange``/``crypto_exchange``/
       ``index_exchanges``: how bare symbols resolve.
     - ``max_messages_per_second``: the ceiling of every API message, ours and the client
-      library's, in any one-second window (a tenth of it in any 100 ms); IB's limit is
-      50, counted on arrival.
+      library's, in any one-second window, spread evenly after bursts of a tenth of it;
+      IB's limit is 50, counted on arrival.
     - ``pacing_retries``: how many times an order, cancel or request TWS dropped for
       pacing (error 100) is sent again.
     - ``historical_max_requests`` per ``historical_window`` seconds, and no identical
@@ -108,7 +108,8 @@ class IBKRSettings(ConnectorSettings):
     - ``request_timeout``: bound on every call handed to the IB event loop.
     - ``farm_watchdog``: seconds after a data farm is restored (2104), or after market data
       is requested again, within which ticks must come before it is requested (again); the
-      backoff between requests starts there and doubles up to ``market_data_retry_max``.
+      backoff between requests starts there and doubles.
+    - ``market_data_retry_max``: the longest wait between two requests of a silent feed.
     - ``market_data_stale_after``: seconds of silence after which a subscribed symbol is
       stale (health) and its market data is requested again.
     - ``market_data_farms``: which market-data farm a symbol depends on, by symbol,
