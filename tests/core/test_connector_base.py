@@ -324,3 +324,33 @@ def test_a_counted_connection_error_is_never_seen_with_the_old_status(
     connector.connect_failed("venue refused")
     assert connector.stats.connection_errors == 2
     connector.close()
+
+
+def test_stale_symbols_lower_the_health_score() -> None:
+    """``stale_symbols()`` (a connector's per-symbol staleness; none by default) is in the
+    health report and takes up to 40 points off, by the share of symbols stale."""
+    from stockfish_core.connector import BaseConnector
+    from stockfish_core.health import health_report, health_score
+    from stockfish_core.models import DataType
+
+    class Watched(SimConnector):
+        stale: dict[str, str] = {}
+
+        def stale_symbols(self) -> dict[str, str]:
+            return dict(self.stale)
+
+    connector = Watched(router=DataFeedRouter(), venue=f"stale-{now_ns()}",
+                        heartbeat_interval=3600.0)
+    assert connector.connect()
+    try:
+        assert BaseConnector.stale_symbols(connector) == {}
+        for symbol in ("A", "B"):
+            connector.record_subscription(DataType.PRICE_TICK, symbol)
+        fresh = health_score(connector)
+        connector.stale = {"A": "no market data for 31.0 s"}
+        assert health_score(connector) == pytest.approx(fresh - 20.0, abs=0.5)
+        assert health_report(connector)["stale_symbols"] == {"A": "no market data for 31.0 s"}
+        connector.stale = {"A": "x", "B": "y"}
+        assert health_score(connector) == pytest.approx(fresh - 40.0, abs=0.5)
+    finally:
+        connector.close()

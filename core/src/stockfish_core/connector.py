@@ -340,6 +340,12 @@ class BaseConnector(OrderPath, ABC):
         age = self.heartbeat_age()
         return self.is_connected and age is not None and age > self.stale_after()
 
+    def stale_symbols(self) -> dict[str, str]:
+        """Subscribed symbols whose market data is stale now, each with why (``{}``: none,
+        or the connector cannot tell). Health reports them and lowers the score by the
+        share of subscribed symbols they are."""
+        return {}
+
     # ------------------------------------------------------------------ subscriptions
     def record_subscription(self, data_type: DataType, symbol: str = "", **params: Any) -> None:
         with self._lock:
