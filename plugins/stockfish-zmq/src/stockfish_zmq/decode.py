@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+from stockfish_core.construct import positional_constructor
 from stockfish_core.models import (
     DataType,
     MarketUpdate,
@@ -33,6 +34,13 @@ _INF = math.inf
 _NS_END = 100_000_000_000_000_000_000  # 1e20: past it a number is no timestamp
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SIDES = {"buy": "buy", "sell": "sell", "b": "buy", "s": "sell", "bid": "buy", "ask": "sell"}
+_PRICE_TICK = DataType.PRICE_TICK
+_NUMBER = (float, int)  # what orjson gives for a JSON number (a bool is neither)
+# Every field is checked before these run (see stockfish_core.construct).
+_new_tick = positional_constructor(PriceTick)
+_new_update = positional_constructor(MarketUpdate)
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
 
 
 class FrameError(ValueError):
@@ -133,8 +141,8 @@ class FrameDecoder:
         if len(frame) > self.max_message_size:
             raise FrameError("oversized", f"{len(frame)} bytes > {self.max_message_size}")
         try:
-            msg = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
+            msg = _loads(frame)
+        except _JSONDecodeError as exc:
             raise FrameError("not_utf8" if "UTF-8" in str(exc) else "invalid_json",
                              str(exc)[:80]) from None
         if type(msg) is not dict:
@@ -168,8 +176,37 @@ class FrameDecoder:
             ts_event = ts_recv
         else:
             ts_event = parse_timestamp(stamp)
+        payload: PriceTick | OrderBookSnapshot | Trade | dict[str, Any]
         if kind == "ticker":
-            data_type, payload = DataType.PRICE_TICK, self._ticker(symbol, data, ts_event)
+            # The usual valid ticker, checked inline with no call: each field absent, or a
+            # number in range (NaN is in no range); anything else goes through
+            # _ticker_checked, which names the problem.
+            get = data.get
+            bid = get("bid")
+            ask = get("ask")
+            last = get("last")
+            bid_size = get("bid_size")
+            ask_size = get("ask_size")
+            last_size = get("last_size")
+            volume = get("volume")
+            if ((bid is None or (type(bid) in _NUMBER and 0 < bid < _INF))
+                    and (ask is None or (type(ask) in _NUMBER and 0 < ask < _INF))
+                    and (last is None or (type(last) in _NUMBER and 0 < last < _INF))
+                    and (bid is not None or ask is not None or last is not None)
+                    and (bid is None or ask is None or bid <= ask)
+                    and (bid_size is None or (type(bid_size) in _NUMBER
+                                              and 0 <= bid_size < _INF))
+                    and (ask_size is None or (type(ask_size) in _NUMBER
+                                              and 0 <= ask_size < _INF))
+                    and (last_size is None or (type(last_size) in _NUMBER
+                                               and 0 <= last_size < _INF))
+                    and (volume is None or (type(volume) in _NUMBER
+                                            and 0 <= volume < _INF))):
+                return _new_update(_PRICE_TICK, symbol, self.source,
+                                   _new_tick(symbol, bid, ask, last, bid_size, ask_size,
+                                             last_size, volume, ts_event),
+                                   sequence, ts_event, ts_recv)
+            data_type, payload = _PRICE_TICK, self._ticker_checked(symbol, data, ts_event)
         elif kind == "depth":
             data_type, payload = DataType.ORDERBOOK_SNAPSHOT, self._depth(symbol, data,
                                                                            ts_event)
@@ -181,28 +218,6 @@ class FrameDecoder:
             raise FrameError("unknown_type", f"type {kind!r}"[:80])
         return MarketUpdate(data_type, symbol, self.source, payload, sequence, ts_event,
                             ts_recv)
-
-    @staticmethod
-    def _ticker(symbol: str, data: dict[str, Any], ts: int) -> PriceTick:
-        # Fast path (the common, valid ticker): one pass with no calls; anything odd falls
-        # through to the field-by-field checks below, which name the problem.
-        get = data.get
-        bid, ask, last = get("bid"), get("ask"), get("last")
-        bid_size, ask_size, volume = get("bid_size"), get("ask_size"), get("volume")
-        last_size = get("last_size")
-        ok = bid is not None or ask is not None or last is not None
-        for v in (bid, ask, last):
-            if v is not None and not ((type(v) is float or type(v) is int)
-                                      and 0 < v < _INF):
-                ok = False
-        for v in (bid_size, ask_size, volume, last_size):
-            if v is not None and not ((type(v) is float or type(v) is int)
-                                      and 0 <= v < _INF):
-                ok = False
-        if ok and (bid is None or ask is None or bid <= ask):
-            return PriceTick(symbol, bid, ask, last, bid_size, ask_size, last_size, volume,
-                             ts)
-        return FrameDecoder._ticker_checked(symbol, data, ts)
 
     @staticmethod
     def _ticker_checked(symbol: str, data: dict[str, Any], ts: int) -> PriceTick:
