@@ -49,7 +49,8 @@ _BOOK_TYPES = frozenset({DataType.ORDERBOOK_SNAPSHOT, DataType.CUSTOM})
 _BATCH = 64            # messages taken from one socket before looking at the others: small,
 #                        so that redundant copies are read close together (their skew must
 #                        stay well inside the reorder window)
-_ASK_FIRST = 8         # frames read per poll wake-up after asking ZMQ_EVENTS (see _loop)
+_ASK_FIRST = 8         # frames read per poll wake-up after asking the socket (see _loop)
+_QUEUING_S = 25e-6     # a poll returning this soon after the last wake-up's work: frames queue
 _TICK_S = 0.05         # poll timeout: how often gap timeouts and idle state are checked
 _BOOK = DataType.ORDERBOOK_SNAPSHOT
 
@@ -327,6 +328,7 @@ class ZMQConnector(BaseConnector):
         connected = ConnectorStatus.CONNECTED
         waiting = sequencer.waiting if sequencer is not None else set()
         poll_items = poller.sockets
+        done_at = 0.0  # when the last wake-up's work ended (monotonic)
         while not stop.is_set():
             # The poll timeout is what drives gap timeouts: wake when the oldest held gap
             # is due, not a whole tick later (and never in a busy loop: whole ms, >= 1).
@@ -338,6 +340,13 @@ class ZMQConnector(BaseConnector):
                                                             * 1000)))
             ready = zmq_poll(poll_items, timeout)
             now = monotonic()
+            # A paced feed brings one frame per wake-up: read it and poll again (the poll's
+            # first look is what asking the socket would do). When the poll did not sleep,
+            # frames are queuing: read a batch, asking whether another frame waits before
+            # each of the first few reads, then reading on until the socket says it is
+            # empty (an exception, ~3 us, paid once per batch of up to 64).
+            queuing = now - done_at < _QUEUING_S
+            limit, ask_until = (_BATCH, _ASK_FIRST) if queuing else (1, 0)
             heard = False
             # Subscriptions as of this wake-up (replaced whole when they change).
             accept, accept_any = self._accept
@@ -350,7 +359,7 @@ class ZMQConnector(BaseConnector):
                 link = links.get(endpoint, 0)
                 taken = 0
                 more: Any = True
-                while more and taken < _BATCH:
+                while more and taken < limit:
                     # Zero-copy frames: orjson reads the frame's buffer, and ``more`` says
                     # whether a part follows (the body is the last part) without a
                     # getsockopt per part.
@@ -361,11 +370,9 @@ class ZMQConnector(BaseConnector):
                     except again:
                         break
                     taken += 1
-                    # An empty socket answers a read with an exception (~3 us): for the
-                    # first few reads of a wake-up (a paced feed brings one or two) ask
-                    # whether another frame is waiting (~0.7 us; pyzmq's get(EVENTS)
-                    # costs more), then read on until the exception (a backlog).
-                    if taken < _ASK_FIRST:
+                    # Asking costs ~0.7 us (zmq_poll on the socket alone; pyzmq's
+                    # get(EVENTS) costs more).
+                    if taken < ask_until:
                         more = zmq_poll(alone, 0)
                     try:
                         update = decode(frame.buffer)
@@ -415,6 +422,7 @@ class ZMQConnector(BaseConnector):
                 if now >= next_sweep:
                     sequencer.forget_idle(now, s.idle_symbol_ttl)
                     next_sweep = now + s.idle_symbol_ttl / 4
+            done_at = monotonic()
 
     def _deliver(self, update: MarketUpdate) -> None:
         """Hand a sequenced update to the router if its type is wanted for its symbol,
