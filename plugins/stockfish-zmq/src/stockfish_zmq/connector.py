@@ -266,7 +266,9 @@ class ZMQConnector(BaseConnector):
         context: Any = zmq.Context.instance()
         sockets: dict[Any, str] = {}
         monitors: dict[Any, str] = {}
-        poller = zmq.Poller()
+        poll_items: list[tuple[Any, int]] = []
+        watched: dict[int, tuple[Any, str]] = {}  # monitor's file descriptor -> it, endpoint
+        pollin = int(zmq.POLLIN)
         try:
             for endpoint in s.endpoints:
                 sock = context.socket(zmq.SUB)
@@ -281,10 +283,13 @@ class ZMQConnector(BaseConnector):
                 sock.connect(endpoint)
                 sockets[sock] = endpoint
                 monitors[monitor] = endpoint
-                # Monitor first: poll reports in registration order, so a (re)connection
-                # is known before the first frame that came on it is sequenced.
-                poller.register(monitor, zmq.POLLIN)
-                poller.register(sock, zmq.POLLIN)
+                # The monitor is polled by its file descriptor: as a socket, every poll
+                # would ask it for ZMQ_EVENTS too (two system calls), twice per wake-up.
+                # Monitor first: poll reports in list order, so a (re)connection is known
+                # before the first frame that came on it is sequenced.
+                descriptor = monitor.get(zmq.FD)
+                watched[descriptor] = (monitor, endpoint)
+                poll_items += [(descriptor, pollin), (sock, pollin)]
         except zmq.ZMQError as exc:
             failure.append(exc)
             self._close(sockets, monitors)
@@ -292,7 +297,7 @@ class ZMQConnector(BaseConnector):
             return
         started.set()
         try:
-            self._loop(poller, sockets, monitors)
+            self._loop(poll_items, sockets, watched)
         except Exception as exc:  # never expected; report instead of dying silently
             log.exception("%s: the poller stopped", self.name)
             self._endpoints_up.clear()
@@ -300,8 +305,8 @@ class ZMQConnector(BaseConnector):
         finally:
             self._close(sockets, monitors)
 
-    def _loop(self, poller: zmq.Poller, sockets: dict[Any, str],
-              monitors: dict[Any, str]) -> None:
+    def _loop(self, poll_items: list[tuple[Any, int]], sockets: dict[Any, str],
+              watched: dict[int, tuple[Any, str]]) -> None:
         s: ZMQSettings = self.settings
         stop = self._stop
         sequencer = self._sequencer
@@ -327,7 +332,8 @@ class ZMQConnector(BaseConnector):
         next_silence_check = 0.0
         connected = ConnectorStatus.CONNECTED
         waiting = sequencer.waiting if sequencer is not None else set()
-        poll_items = poller.sockets
+        for monitor, endpoint in watched.values():  # what came before, and arm the descriptor
+            self._drain_monitor(monitor, endpoint)
         done_at = 0.0  # when the last wake-up's work ended (monotonic)
         while not stop.is_set():
             # The poll timeout is what drives gap timeouts: wake when the oldest held gap
@@ -351,9 +357,9 @@ class ZMQConnector(BaseConnector):
             # Subscriptions as of this wake-up (replaced whole when they change).
             accept, accept_any = self._accept
             for sock, _ in ready:
-                endpoint = monitors.get(sock)
-                if endpoint is not None:
-                    self._on_monitor_event(sock, endpoint)
+                monitored = watched.get(sock)
+                if monitored is not None:
+                    self._drain_monitor(*monitored)
                     continue
                 endpoint, recv, alone = readers[sock]
                 link = links.get(endpoint, 0)
@@ -462,14 +468,19 @@ class ZMQConnector(BaseConnector):
         log.warning("%s: publisher restart on %s: sequence went from %d back to %d",
                     self.name, symbol, expected - 1, got)
 
-    def _on_monitor_event(self, monitor: Any, endpoint: str) -> None:
+    def _drain_monitor(self, monitor: Any, endpoint: str) -> None:
+        """Handle every event the monitor holds. Its file descriptor signals an edge, and
+        only once the socket has been read until ZeroMQ says nothing is left (ZMQ_FD)."""
         from zmq.utils.monitor import recv_monitor_message
 
-        try:
-            event = recv_monitor_message(monitor, zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        kind = event["event"]
+        while monitor.get(zmq.EVENTS) & zmq.POLLIN:
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._on_monitor_event(event["event"], endpoint)
+
+    def _on_monitor_event(self, kind: int, endpoint: str) -> None:
         if kind == zmq.EVENT_CONNECTED:
             if self._sequencer is not None:
                 self._links[endpoint] = self._sequencer.note_new_link(
