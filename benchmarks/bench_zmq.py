@@ -15,9 +15,10 @@ high-water marks), so the receiving process's CPU time is the receiver's alone:
   msg/s, each stamped with ``time.time_ns()`` (one system-wide clock) just before it is
   sent; the receiver takes the clock where the update arrives (raw: after decode; ours: in
   the router subscriber). Raw and ours are two receiver processes connected throughout,
-  fed alternately in segments of 0.1 s, so that both run under the same machine load;
-  the first two segments of each are not counted, and each percentile is the median over
-  blocks of 30 segments.
+  fed alternately in segments of 20 ms, so that both run under the same machine load;
+  the first 10 segments of each, and the first 10 frames of every segment (they find the
+  receiver idle since the other's segment), are not counted, and each percentile is the
+  median over 15 blocks of 200 segments each.
 - stages: rounds of ours alone with a clock read between the stages (wire -> decode ->
   sequence -> push_update -> subscriber); the probes cost about 1 µs per message. The
   first ``WARMUP`` messages of a round are not counted.
@@ -401,6 +402,23 @@ def _pcts(samples: list[float]) -> tuple[float, float, float]:
     return p(samples, 0.5), p(samples, 0.99), p(samples, 0.999)
 
 
+def _cpu_pressure(since: Any = None) -> Any:
+    """``/proc/pressure/cpu``'s cumulative "some" stall time with a clock; with ``since``
+    (an earlier reading), the share of the time in between that some runnable task waited
+    for a CPU, as text (how busy other work kept the machine)."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None if since is None else "CPU pressure not available"
+    reading = (time.monotonic(), int(line.rpartition("total=")[2]))
+    if since is None:
+        return reading
+    if not isinstance(since, tuple):
+        return "CPU pressure not available"
+    share = (reading[1] - since[1]) / 1e6 / (reading[0] - since[0])
+    return f"meanwhile a runnable task waited for a CPU {share:.0%} of the time"
+
+
 def stage_table(runs: list[Run]) -> dict[str, Any]:
     """p50 / p99 / p99.9 per stage over every stage round, µs."""
     names = ["wire (send -> frame read, incl. poll wake-up)", "decode",
@@ -448,15 +466,18 @@ def main() -> None:
 
     quick = args.mode == "quick"
     n, repeats = (20_000, 3) if quick else (200_000, 5)
-    segments, per_segment, blocks = (12, 500, 2) if quick else (152, 1_000, 5)
+    segments, per_segment, blocks = (40, 200, 2) if quick else (3_010, 200, 15)
+    warmup_segments, skip_each = 10, 10
     paced, rounds = (5_000, 1) if quick else (30_000, 3)
     bare, raw, ours = [], [], []
     for _ in range(repeats):  # interleaved so that machine noise hits all alike
         bare.append(common.clean(bare_run, n, 0.0))
         raw.append(common.clean(raw_run, n, 0.0))
         ours.append(common.clean(ours_run, n, 0.0))
+    pressure = _cpu_pressure()
     interleaved = common.clean(zmq_interleaved.run, segments, per_segment, PACED_RATE,
-                               warmup_segments=2, seed=19)
+                               warmup_segments=warmup_segments, seed=19)
+    pressure = _cpu_pressure(since=pressure)
     count = paced + WARMUP
     staged, raw_gc = [], []
     variants: dict[str, list[Run]] = {name: [] for name in GC_VARIANTS}
@@ -468,6 +489,10 @@ def main() -> None:
             with setting():
                 variants[name].append(ours_run(count, PACED_RATE, keep=KEEP))
     pct: dict[str, list[tuple[float, float, float]]] = {}
+    for result in interleaved.values():
+        result["frames"] = len(result["latencies"])  # what its CPU time was spent on
+        result["latencies"] = zmq_interleaved.steady(result["latencies"], per_segment,
+                                                     skip_each)
     for side, result in interleaved.items():
         samples = result["latencies"]
         size = len(samples) // blocks
@@ -492,7 +517,7 @@ def main() -> None:
             [x[i] for x in pct["ours"]], [x[i] for x in pct["raw"]],
             higher_is_better=False,
             samples=interleaved["ours"]["latencies"] if label == "p50" else None, **goal))
-    cpu = {side: result["cpu_s"] / len(result["latencies"]) * 1e6
+    cpu = {side: result["cpu_s"] / result["frames"] * 1e6
            for side, result in interleaved.items()}
     metrics.append(common.metric(
         f"CPU per wire message @{PACED_RATE / 1000:g}k msg/s", "us/msg", [cpu["ours"]],
@@ -509,12 +534,15 @@ def main() -> None:
                        "ours are two receiver processes fed alternately by one publisher "
                        f"in segments of {per_segment:,} tickers paced at "
                        f"{PACED_RATE:,.0f}/s (seeded random order per pair of segments), "
-                       f"{counted:,} counted per side after 2 segments each of warm-up; "
+                       f"{counted:,} counted per side after {warmup_segments} segments each "
+                       f"of warm-up and without the first {skip_each} frames of each "
+                       "segment (the receiver was idle during the other's); "
                        f"each percentile is the median over {blocks} blocks of "
                        f"{counted // blocks:,} (over all of them: raw p50/p99/p99.9 "
                        f"{pooled['raw'][0]:,.0f}/{pooled['raw'][1]:,.0f}/"
                        f"{pooled['raw'][2]:,.0f} us, ours {pooled['ours'][0]:,.0f}/"
-                       f"{pooled['ours'][1]:,.0f}/{pooled['ours'][2]:,.0f} us). Stage and "
+                       f"{pooled['ours'][1]:,.0f}/{pooled['ours'][2]:,.0f} us; "
+                       f"{pressure}). Stage and "
                        f"garbage-collector tables: {rounds} rounds of {paced:,}. The "
                        "publisher is always a separate process; CPU is the receiving "
                        "process's (Python + ZeroMQ's I/O thread) per message")

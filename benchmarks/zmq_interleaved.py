@@ -4,13 +4,18 @@ Three processes: one publisher and two receivers (raw pyzmq + the same decode, a
 ``zmq`` connector), both connected to the publisher from the start. The publisher sends
 segments of ``per_segment`` tickers at ``rate``, each segment to one receiver (topic
 ``raw`` or ``ours``), a pair of segments at a time in a seeded random order, with a short
-pause between segments so that one receiver's tail never overlaps the other's start. A
+pause between segments so that one receiver's tail seldom overlaps the other's start. A
 receiver is idle (blocked in its poll) while the other's segment plays.
 
 Why: on a shared machine the tail is set by other processes' time slices, which change
 over seconds. Rounds of a few seconds each (raw, then ours) put raw and ours under
-different loads, and a p99 per round moved 10x between rounds; segments of 0.1 s
-alternating put both under the same load, so their ratio measures the code.
+different loads, and a p99 per round moved 10x between rounds; short segments (the
+benchmark plays 200 tickers, 20 ms) alternating put both under the same load, and one
+long stall of the machine spans segments of both, so their ratio measures the code.
+
+The first frames of a segment find the receiver, and the publisher's ZeroMQ thread, idle
+since the other side's segment, which a continuous feed never does: the first took ~150 us
+at the median against ~70 us from the tenth on. :func:`steady` leaves them out.
 
 ``python -m benchmarks.zmq_interleaved --serve SEGMENTS PER_SEGMENT RATE SEED`` is the
 publisher, ``--raw ENDPOINT COUNT`` and ``--ours ENDPOINT COUNT`` the receivers; each
@@ -165,6 +170,12 @@ def receive_ours(endpoint: str, count: int, skip: int) -> dict[str, Any]:
     finally:
         connector.close(timeout=3)
     return {"latencies": out, "cpu_s": cpu[1] - cpu[0]}
+
+
+def steady(latencies: list[float], per_segment: int, skip_each: int) -> list[float]:
+    """``latencies`` (one side's, in arrival order) without the first ``skip_each`` of
+    each segment."""
+    return [x for i, x in enumerate(latencies) if i % per_segment >= skip_each]
 
 
 # ---------------------------------------------------------------------- one run

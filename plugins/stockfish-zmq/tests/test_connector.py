@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
 
 import orjson
@@ -310,6 +312,27 @@ def test_subscription_changes_apply_to_the_running_feed(
     assert burst() == {("ETHUSD", book, 2), ("BTCUSD", book, 4)}
     assert connector.get_stats()["sequence_gaps"] == 0, "filtered messages are not gaps"
     recorder.close()
+
+
+def test_subscriptions_from_many_threads_at_once_are_all_kept() -> None:
+    """The delivery table is replaced whole on each change: concurrent changes must not
+    lose one another (GIL switches forced as often as possible)."""
+    connector = ZMQConnector(endpoints=("tcp://127.0.0.1:1",))
+    symbols = [[f"S{t}-{i}" for i in range(150)] for t in range(4)]
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=lambda names=names: [
+            connector.subscribe_price(name) for name in names]) for names in symbols]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        sys.setswitchinterval(saved)
+    accept, accept_any = connector._accept
+    assert set(accept) == {name for names in symbols for name in names}
+    assert accept_any is None
 
 
 def test_listed_symbols_make_an_unknown_symbol_a_clear_error(
