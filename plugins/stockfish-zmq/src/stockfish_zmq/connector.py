@@ -366,8 +366,8 @@ class ZMQConnector(BaseConnector):
                 taken = 0
                 more: Any = True
                 while more and taken < limit:
-                    # Zero-copy frames: orjson reads the frame's buffer, and ``more`` says
-                    # whether a part follows (the body is the last part) without a
+                    # Zero-copy frames: the decoder reads the frame's buffer, and ``more``
+                    # says whether a part follows (the body is the last part) without a
                     # getsockopt per part.
                     try:
                         frame = recv(noblock, copy=False)
