@@ -1,6 +1,6 @@
-"""Property-based fuzzing of the frame path: 12,500 generated frames (5,000 structured,
-2,500 tickers with edge values, 2,500 random bytes, 2,500 random text) plus 500 batches
-through the connector, derandomized.
+"""Property-based fuzzing of the frame path: 15,000 generated frames (5,000 structured,
+2,500 tickers and 2,500 other frames with edge values, 2,500 random bytes, 2,500 random
+text) plus 500 batches through the connector, derandomized.
 
 No exception escapes the decoder other than :class:`FrameError`, every rejection has a kind,
 the fast path (msgspec) gives exactly what the reference decoder gives for every frame,
@@ -73,19 +73,43 @@ ticker_data = _sometimes_with(st.fixed_dictionaries(
     {"bid": prices, "ask": prices, "last": prices},
     optional={"bid_size": prices, "ask_size": prices, "last_size": prices, "volume": prices}),
     "exchange_time")
-ticker_messages = _sometimes_with(st.fixed_dictionaries(
-    {"type": st.just("ticker"),
-     "symbol": _mostly(st.sampled_from(["BTCUSD", "é" * 64]),
-                       st.one_of(st.sampled_from(["", "é" * 65]), values)),
-     "sequence": _mostly(st.integers(0, 10**9),
-                         st.one_of(st.integers(-1, 2**64 + 1), st.sampled_from([1.0, True]))),
-     "data": _mostly(ticker_data, values)},
-    optional={
-        "timestamp": _mostly(st.integers(1_700_000_000_000, 1_800_000_000_000),
-                             st.one_of(st.integers(-1, 2**70), st.sampled_from(
-                                 [1.5e9, "2026-01-19T10:30Z", "bad", None, True]))),
-        "source": values, "source_sequence": values,
-    }), "venue")
+levels_near_edges = st.lists(_mostly(st.tuples(prices, prices).map(list), st.one_of(
+    st.lists(prices, max_size=3), values)), max_size=5)
+trade_data = _sometimes_with(st.fixed_dictionaries(
+    {"price": prices, "size": prices},
+    optional={"side": _mostly(st.sampled_from(["buy", "SELL", "b", "ask"]),
+                              st.one_of(st.sampled_from(["up", ""]), values)),
+              "trade_id": st.one_of(st.text(max_size=4), st.integers(-2**65, 2**65),
+                                    st.floats(allow_nan=False), values)}), "venue_id")
+depth_data = _sometimes_with(st.fixed_dictionaries(
+    {}, optional={"bids": _mostly(levels_near_edges, values),
+                  "asks": _mostly(levels_near_edges, values)}), "checksum")
+custom_data = st.dictionaries(st.text(max_size=4), st.one_of(
+    values, st.integers(-2**70, 2**70), st.lists(values, max_size=3)), max_size=4)
+
+
+def _frames_near_edges(kind: str, data: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Frames of ``kind`` near the edges of the fast path."""
+    return _sometimes_with(st.fixed_dictionaries(
+        {"type": st.just(kind),
+         "symbol": _mostly(st.sampled_from(["BTCUSD", "é" * 64]),
+                           st.one_of(st.sampled_from(["", "é" * 65]), values)),
+         "sequence": _mostly(st.integers(0, 10**9), st.one_of(
+             st.integers(-1, 2**64 + 1), st.sampled_from([1.0, True]))),
+         "data": _mostly(data, values)},
+        optional={
+            "timestamp": _mostly(st.integers(1_700_000_000_000, 1_800_000_000_000),
+                                 st.one_of(st.integers(-1, 2**70), st.sampled_from(
+                                     [1.5e9, "2026-01-19T10:30Z", "bad", None, True]))),
+            "source": values, "source_sequence": values,
+        }), "venue")
+
+
+ticker_messages = _frames_near_edges("ticker", ticker_data)
+other_messages = st.one_of(
+    _frames_near_edges("trade", trade_data), _frames_near_edges("depth", depth_data),
+    _frames_near_edges("custom", custom_data),
+    _sometimes_with(st.just({"type": "heartbeat"}), "sequence"))
 
 
 def _comparable(update: MarketUpdate, raw: bytes) -> Any:
@@ -172,6 +196,13 @@ def test_structured_messages(msg: dict[str, Any]) -> None:
 @given(ticker_messages)
 def test_tickers_at_the_edges_of_the_fast_path(msg: dict[str, Any]) -> None:
     # The standard library's encoder: orjson refuses integers past 64 bits.
+    _check(FrameDecoder("fuzz"), json.dumps(msg, ensure_ascii=False).encode(), CONNECTOR)
+
+
+@FUZZ
+@given(other_messages)
+def test_trades_books_custom_and_heartbeats_at_the_edges_of_the_fast_path(
+        msg: dict[str, Any]) -> None:
     _check(FrameDecoder("fuzz"), json.dumps(msg, ensure_ascii=False).encode(), CONNECTOR)
 
 

@@ -6,10 +6,10 @@ The wire format (one JSON object per frame, optionally after a topic frame)::
      "sequence": 12345, "data": {...}, "timestamp": "2026-01-19T10:30:45.123Z" | number}
 
 This is the hot path: no logging, no cattrs; rejections raise :class:`FrameError` (rare)
-and the connector counts them by ``kind``. The usual ticker is parsed and range-checked by
-msgspec into the types of :mod:`stockfish_zmq.schema`; any other frame, and any frame
-those types refuse, goes through :meth:`FrameDecoder.decode_checked` (orjson, field by
-field), the reference that names every rejection.
+and the connector counts them by ``kind``. Frames are parsed and range-checked by msgspec
+into the types of :mod:`stockfish_zmq.schema`; any frame those types refuse goes through
+:meth:`FrameDecoder.decode_checked` (orjson, field by field), the reference that names
+every rejection.
 """
 
 from __future__ import annotations
@@ -31,7 +31,13 @@ from stockfish_core.models import (
     now_ns,
 )
 
-from stockfish_zmq.schema import decode_ticker
+from stockfish_zmq.schema import (
+    CustomFrame,
+    DepthFrame,
+    HeartbeatFrame,
+    TickerFrame,
+    decode_frame,
+)
 
 __all__ = ["HEARTBEAT", "FrameDecoder", "FrameError", "parse_timestamp"]
 
@@ -41,8 +47,13 @@ _NS_END = 100_000_000_000_000_000_000  # 1e20: past it a number is no timestamp
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SIDES = {"buy": "buy", "sell": "sell", "b": "buy", "s": "sell", "bid": "buy", "ask": "sell"}
 _PRICE_TICK = DataType.PRICE_TICK
+_TRADE = DataType.TRADE
+_BOOK = DataType.ORDERBOOK_SNAPSHOT
+_CUSTOM = DataType.CUSTOM
 # Every field is checked before these run (see stockfish_core.construct).
 _new_tick = positional_constructor(PriceTick)
+_new_trade = positional_constructor(Trade)
+_new_level = positional_constructor(OrderBookLevel)
 _new_update = positional_constructor(MarketUpdate)
 _MsgspecError = msgspec.MsgspecError
 
@@ -145,19 +156,24 @@ class FrameDecoder:
         if len(frame) > self.max_message_size:
             raise FrameError("oversized", f"{len(frame)} bytes > {self.max_message_size}")
         try:
-            msg = decode_ticker(frame)
+            msg = decode_frame(frame)
         except _MsgspecError:
             return self.decode_checked(frame)
         # What the types cannot say is checked here; anything off goes to the reference.
-        data = msg.data
-        bid = data.bid
-        ask = data.ask
-        last = data.last
+        kind = type(msg)
+        if kind is HeartbeatFrame:
+            return None
         sequence = msg.sequence
-        if (bid is None and ask is None and last is None) \
-                or (bid is not None and ask is not None and bid > ask) \
-                or (sequence is None and self.require_sequence):
+        if sequence is None and self.require_sequence:
             return self.decode_checked(frame)
+        data = msg.data
+        if kind is CustomFrame:  # kept raw; an object, as for every type, before the time
+            try:  # orjson takes a buffer, not msgspec's Raw itself
+                data = orjson.loads(memoryview(data))
+            except orjson.JSONDecodeError:
+                return self.decode_checked(frame)
+            if type(data) is not dict:
+                return self.decode_checked(frame)
         stamp = msg.timestamp
         ts_recv = now_ns()
         # Epoch milliseconds or nanoseconds as an int, the usual cases: no call.
@@ -170,9 +186,36 @@ class FrameDecoder:
         else:
             ts_event = parse_timestamp(stamp)
         symbol = msg.symbol
-        return _new_update(_PRICE_TICK, symbol, self.source,
-                           _new_tick(symbol, bid, ask, last, data.bid_size, data.ask_size,
-                                     data.last_size, data.volume, ts_event),
+        payload: PriceTick | OrderBookSnapshot | Trade | dict[str, Any]
+        if kind is TickerFrame:
+            bid = data.bid
+            ask = data.ask
+            if (bid is None and ask is None and data.last is None) \
+                    or (bid is not None and ask is not None and bid > ask):
+                return self.decode_checked(frame)
+            data_type = _PRICE_TICK
+            payload = _new_tick(symbol, bid, ask, data.last, data.bid_size, data.ask_size,
+                                data.last_size, data.volume, ts_event)
+        elif kind is DepthFrame:
+            book = OrderBookSnapshot(symbol, [_new_level(p, q, None) for p, q in data.bids],
+                                     [_new_level(p, q, None) for p, q in data.asks],
+                                     ts_event)
+            if not (book.bids or book.asks) or book.is_crossed:
+                return self.decode_checked(frame)
+            data_type, payload = _BOOK, book
+        elif kind is CustomFrame:
+            data_type, payload = _CUSTOM, data
+        else:
+            side = data.side
+            if side is not None:
+                side = _SIDES.get(side.lower())
+                if side is None:
+                    return self.decode_checked(frame)
+            trade_id = data.trade_id
+            data_type = _TRADE
+            payload = _new_trade(symbol, data.price, data.size, side,
+                                 None if trade_id is None else str(trade_id), ts_event)
+        return _new_update(data_type, symbol, self.source, payload,
                            0 if sequence is None else sequence, ts_event, ts_recv)
 
     def decode_checked(self, frame: bytes) -> MarketUpdate | None:
