@@ -11,13 +11,18 @@ high-water marks), so the receiving process's CPU time is the receiver's alone:
 - throughput: the publisher sends pre-built ticker frames as fast as it can; the figure is
   messages consumed per second from the first to the last message, and the process CPU
   time over the same span divided by the messages (µs of CPU per wire message).
-- latency: the publisher sends tickers paced at 10,000 msg/s, each stamped with
-  ``time.time_ns()`` (one system-wide clock) just before it is sent; the receiver takes the
-  clock where the update arrives (raw: after decode; ours: in the router subscriber). The
-  first ``WARMUP`` messages are not counted. Raw and ours alternate, round by round, and
-  each percentile is the median over the rounds.
-- stages: extra rounds of ours with a clock read between the stages (wire -> decode ->
-  sequence -> router -> subscriber); the probes themselves cost about 1 µs per message.
+- latency (:mod:`benchmarks.zmq_interleaved`): the publisher sends tickers paced at 10,000
+  msg/s, each stamped with ``time.time_ns()`` (one system-wide clock) just before it is
+  sent; the receiver takes the clock where the update arrives (raw: after decode; ours: in
+  the router subscriber). Raw and ours are two receiver processes connected throughout,
+  fed alternately in segments of 20 ms, so that both run under the same machine load;
+  the first 10 segments of each, and the first 10 frames of every segment (they find the
+  receiver idle since the other's segment), are not counted. Each percentile is over every
+  counted frame; the p99 ratio is also given block by block (15 blocks of 200 segments
+  per side, each block's two sides played in the same seconds), as the median and range.
+- stages: rounds of ours alone with a clock read between the stages (wire -> decode ->
+  sequence -> push_update -> subscriber); the probes cost about 1 µs per message. The
+  first ``WARMUP`` messages of a round are not counted.
 - garbage collector: with the subscriber keeping the last ``KEEP`` updates (so that
   collections happen at all: a pipeline that keeps nothing frees every object it makes and
   never triggers one), raw and ours with CPython's defaults, ours after ``gc.freeze()``
@@ -264,14 +269,12 @@ def raw_run(n: int, rate: float, decode: Callable[[bytes], Any] = raw_decode,
 
 class _StageProbe:
     """Clock reads between the connector's stages for ``stages`` rounds (benchmark only:
-    wraps the decoder and the sequencer's delivery of a connector not yet started)."""
+    wraps the decoder and ``push_update`` of a connector not yet started)."""
 
     def __init__(self, connector: Any) -> None:
         self.at: list[int] = [0, 0, 0]
-        decoder = connector._decoder
-        sequencer = connector._sequencer
-        decode = decoder.decode
-        deliver = sequencer.deliver
+        decode = connector._decoder.decode
+        push = connector.push_update
         at = self.at
         stamp = time.time_ns
 
@@ -282,12 +285,13 @@ class _StageProbe:
                 at[1] = stamp()
                 return update
 
-        def probe_deliver(update: MarketUpdate) -> None:
+        def probe_push(update: MarketUpdate) -> None:
             at[2] = stamp()
-            deliver(update)
+            push(update)
 
         connector._decoder = Decoder()
-        sequencer.deliver = probe_deliver
+        # The poller looks push_update up when it starts: the instance attribute wins.
+        connector.push_update = probe_push
 
 
 def ours_run(n: int, rate: float, *, stages: bool = False, keep: int = 0,
@@ -399,10 +403,27 @@ def _pcts(samples: list[float]) -> tuple[float, float, float]:
     return p(samples, 0.5), p(samples, 0.99), p(samples, 0.999)
 
 
+def _cpu_pressure(since: Any = None) -> Any:
+    """``/proc/pressure/cpu``'s cumulative "some" stall time with a clock; with ``since``
+    (an earlier reading), the share of the time in between that some runnable task waited
+    for a CPU, as text (how busy other work kept the machine)."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None if since is None else "CPU pressure not available"
+    reading = (time.monotonic(), int(line.rpartition("total=")[2]))
+    if since is None:
+        return reading
+    if not isinstance(since, tuple):
+        return "CPU pressure not available"
+    share = (reading[1] - since[1]) / 1e6 / (reading[0] - since[0])
+    return f"meanwhile a runnable task waited for a CPU {share:.0%} of the time"
+
+
 def stage_table(runs: list[Run]) -> dict[str, Any]:
     """p50 / p99 / p99.9 per stage over every stage round, µs."""
     names = ["wire (send -> frame read, incl. poll wake-up)", "decode",
-             "sequence (filter + sequencer)", "router (deliver -> subscriber)",
+             "sequence (filter + sequencer)", "router (push_update -> subscriber)",
              "total (send -> subscriber)"]
     cols: list[list[float]] = [[] for _ in names]
     for run in runs:
@@ -442,30 +463,41 @@ def main() -> None:
         serve(int(sys.argv[2]), float(sys.argv[3]))
         return
     args = common.parse_args(__doc__ or "")
+    from benchmarks import zmq_interleaved  # it imports this module
+
     quick = args.mode == "quick"
     n, repeats = (20_000, 3) if quick else (200_000, 5)
-    paced, rounds = (5_000, 2) if quick else (30_000, 5)
-    gc_rounds = 1 if quick else 3
+    segments, per_segment, blocks = (40, 200, 2) if quick else (3_010, 200, 15)
+    warmup_segments, skip_each = 10, 10
+    paced, rounds = (5_000, 1) if quick else (30_000, 3)
     bare, raw, ours = [], [], []
     for _ in range(repeats):  # interleaved so that machine noise hits all alike
         bare.append(common.clean(bare_run, n, 0.0))
         raw.append(common.clean(raw_run, n, 0.0))
         ours.append(common.clean(ours_run, n, 0.0))
+    pressure = _cpu_pressure()
+    interleaved = common.clean(zmq_interleaved.run, segments, per_segment, PACED_RATE,
+                               warmup_segments=warmup_segments, seed=19)
+    pressure = _cpu_pressure(since=pressure)
     count = paced + WARMUP
-    raw_lat, our_lat, staged, raw_gc = [], [], [], []
+    staged, raw_gc = [], []
     variants: dict[str, list[Run]] = {name: [] for name in GC_VARIANTS}
-    for i in range(rounds):
-        raw_lat.append(common.clean(raw_run, count, PACED_RATE))
-        our_lat.append(common.clean(ours_run, count, PACED_RATE))
-        if i < gc_rounds:
-            staged.append(common.clean(ours_run, count, PACED_RATE, stages=True))
-            with _gc_defaults():
-                raw_gc.append(raw_run(count, PACED_RATE, keep=KEEP))
-            for name, setting in GC_VARIANTS.items():
-                with setting():
-                    variants[name].append(ours_run(count, PACED_RATE, keep=KEEP))
-    pct = {name: [_pcts(r.latencies) for r in runs]
-           for name, runs in (("raw", raw_lat), ("ours", our_lat))}
+    for _ in range(rounds):
+        staged.append(common.clean(ours_run, count, PACED_RATE, stages=True))
+        with _gc_defaults():
+            raw_gc.append(raw_run(count, PACED_RATE, keep=KEEP))
+        for name, setting in GC_VARIANTS.items():
+            with setting():
+                variants[name].append(ours_run(count, PACED_RATE, keep=KEEP))
+    pct: dict[str, list[tuple[float, float, float]]] = {}
+    for result in interleaved.values():
+        result["frames"] = len(result["latencies"])  # what its CPU time was spent on
+        result["latencies"] = zmq_interleaved.steady(result["latencies"], per_segment,
+                                                     skip_each)
+    for side, result in interleaved.items():
+        samples = result["latencies"]
+        size = len(samples) // blocks
+        pct[side] = [_pcts(samples[i * size:(i + 1) * size]) for i in range(blocks)]
     metrics = [
         common.metric("feed throughput (ticker frames)", "msg/s", [r.rate for r in ours],
                       [r.rate for r in raw], goal=">= 0.9x raw pyzmq + same decode",
@@ -477,31 +509,50 @@ def main() -> None:
                       [r.rate for r in ours], [r.rate for r in bare],
                       goal="(context: no object built)"),
     ]
+    pooled = {side: _pcts(result["latencies"]) for side, result in interleaved.items()}
     for i, (label, goal) in enumerate((("p50", {"goal": "report"}),
                                        ("p99", {"goal": "<= 250 us and <= 1.5x raw",
                                                 "goal_abs": 250.0, "goal_ratio": 1.5}),
                                        ("p99.9", {"goal": "report"}))):
+        # Over every counted frame: one figure per side, the run's own percentile.
         metrics.append(common.metric(
-            f"latency {label} @{PACED_RATE / 1000:g}k msg/s", "us",
-            [x[i] for x in pct["ours"]], [x[i] for x in pct["raw"]],
-            higher_is_better=False,
-            samples=[s for r in our_lat for s in r.latencies] if label == "p50" else None,
-            **goal))
+            f"latency {label} @{PACED_RATE / 1000:g}k msg/s", "us", [pooled["ours"][i]],
+            [pooled["raw"][i]], higher_is_better=False,
+            samples=interleaved["ours"]["latencies"] if label == "p50" else None, **goal))
+    # The same comparison block by block, each block's raw and ours played in the same
+    # seconds: the spread says how much the machine moved the ratio above.
     metrics.append(common.metric(
-        f"CPU per wire message @{PACED_RATE / 1000:g}k msg/s", "us/msg",
-        [r.cpu_us for r in our_lat], [r.cpu_us for r in raw_lat], higher_is_better=False,
-        goal="report"))
+        f"latency p99 @{PACED_RATE / 1000:g}k msg/s, ours / raw in each block", "x",
+        [o[1] / r[1] for o, r in zip(pct["ours"], pct["raw"], strict=True)],
+        higher_is_better=False, goal="<= 1.5 (median over blocks)", goal_abs=1.5))
+    cpu = {side: result["cpu_s"] / result["frames"] * 1e6
+           for side, result in interleaved.items()}
+    metrics.append(common.metric(
+        f"CPU per wire message @{PACED_RATE / 1000:g}k msg/s", "us/msg", [cpu["ours"]],
+        [cpu["raw"]], higher_is_better=False, goal="report"))
+    counted = len(interleaved["ours"]["latencies"])
     tables = [stage_table(staged), gc_table(raw_gc, variants)]
     common.write("zmq", args, metrics, tables=tables,
                  notes=f"{n:,} ticker frames over 10 symbols per throughput run, {repeats} "
                        "runs each (bare, raw, ours interleaved); raw = pyzmq recv_multipart "
                        "+ orjson + the same fields into the same PriceTick (what a user "
-                       "would write); ours = decode + validate + sequence + router to one "
-                       f"subscriber. Latency: {rounds} rounds of {paced:,} tickers paced at "
-                       f"{PACED_RATE:,.0f}/s (raw and ours alternating; the first {WARMUP} "
-                       "of each not counted); each percentile is the median over the "
-                       "rounds. The publisher is always a separate process; CPU is the "
-                       "receiving process's (Python + ZeroMQ's I/O thread) per message")
+                       "would write); ours = decode (msgspec for the usual ticker) + "
+                       "validate + sequence + router to one subscriber. Latency: raw and "
+                       "ours are two receiver processes fed alternately by one publisher "
+                       f"in segments of {per_segment:,} tickers paced at "
+                       f"{PACED_RATE:,.0f}/s (seeded random order per pair of segments), "
+                       f"{counted:,} counted per side after {warmup_segments} segments each "
+                       f"of warm-up and without the first {skip_each} frames of each "
+                       "segment (the receiver was idle during the other's); "
+                       "each percentile is over every counted frame, and the ratio is "
+                       f"also given block by block ({blocks} blocks of "
+                       f"{counted // blocks:,} per side; p99 per block, raw: "
+                       f"{', '.join(f'{r[1]:,.0f}' for r in pct['raw'])} us; ours: "
+                       f"{', '.join(f'{o[1]:,.0f}' for o in pct['ours'])} us); "
+                       f"{pressure}. Stage and "
+                       f"garbage-collector tables: {rounds} rounds of {paced:,}. The "
+                       "publisher is always a separate process; CPU is the receiving "
+                       "process's (Python + ZeroMQ's I/O thread) per message")
     common.print_ratios(metrics)
 
 

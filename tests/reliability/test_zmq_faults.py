@@ -164,7 +164,17 @@ def test_restart_with_a_sequence_reset(figures: dict[str, object]) -> None:
         delivered, lost = feed.check_tiling(1, after)
         stats = feed.connector.get_stats()
         assert stats["zmq"]["publisher_resets"] == 1
-        assert stats["duplicates_dropped"] == 0
+
+        def every_frame_accounted() -> bool:
+            """Each frame read was delivered or dropped as a duplicate, nothing else."""
+            s = feed.connector.get_stats()
+            return s["updates_received"] == len(feed.delivered()) + s["duplicates_dropped"] \
+                + s["zmq"]["heartbeats"] + s["zmq"]["filtered"] + s["data_errors"]
+
+        assert feed.recorder.wait(every_frame_accounted, T)
+        # Two endpoints: at most the second copy of each delivered message is a duplicate.
+        # A restart taken for a lagging copy would drop both copies of the new run too.
+        assert feed.connector.get_stats()["duplicates_dropped"] <= len(feed.delivered())
         figures["sequence_reset"] = {"resets_detected": 1, "delivered_after": delivered,
                                      "lost_after": lost}
     finally:

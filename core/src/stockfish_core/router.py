@@ -82,7 +82,7 @@ class DataFeedRouter:
 
     def __init__(self) -> None:
         self._subs: dict[int, Subscription] = {}
-        self._routes: dict[str, dict[str, tuple[Callback, ...]]] = {}
+        self._routes: dict[str, dict[DataType, tuple[Callback, ...]]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.published = 0
@@ -122,11 +122,11 @@ class DataFeedRouter:
     def publish(self, update: MarketUpdate) -> None:
         """Deliver ``update`` to every matching subscriber (connector thread)."""
         self.published += 1
-        # Keyed by symbol, then by the type's string value: an Enum's __hash__ is a
-        # Python-level call, a str's hash is cached.
-        by_type = self._routes.get(update.symbol)
-        callbacks = by_type.get(update.data_type._value_) if by_type is not None else None
-        if callbacks is None:
+        # Keyed by symbol, then by the type itself (a str enum: hashed as its value, and
+        # found by identity). A pair not routed yet is the rare KeyError.
+        try:
+            callbacks = self._routes[update.symbol][update.data_type]
+        except KeyError:
             callbacks = self._build_route(update.data_type, update.symbol)
         for callback in callbacks:
             try:
@@ -138,7 +138,7 @@ class DataFeedRouter:
         with self._lock:
             callbacks = tuple(s.callback for s in self._subs.values()
                               if s.matches(data_type, symbol))
-            self._routes.setdefault(symbol, {})[data_type.value] = callbacks
+            self._routes.setdefault(symbol, {})[data_type] = callbacks
         return callbacks
 
     def _subscriber_failed(self, callback: Callback, exc: Exception) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
 
 import orjson
@@ -55,6 +57,7 @@ def test_redundant_endpoints_deliver_each_message_once(live: Live, publisher: Si
     stats = connector.get_stats()
     assert stats["sequence_gaps"] == 0
     assert stats["zmq"]["messages_by_endpoint"] == {e: 200 for e in publisher.endpoints}
+    assert stats["duplicates_dropped"] == 200  # the second copy of each
 
 
 def test_every_frame_layout_and_a_backlog_are_read_whole(live: Live,
@@ -268,6 +271,68 @@ def test_unsubscribed_symbols_and_feed_types_are_filtered(
         ("ETHUSD", DataType.PRICE_TICK)}
     connector.unsubscribe("ETHUSD")
     assert "ETHUSD" not in connector.subscribed_symbols
+
+
+def test_subscription_changes_apply_to_the_running_feed(
+        make_connector: Callable[..., ZMQConnector], publisher: SimPublisher,
+        router: DataFeedRouter) -> None:
+    """What a symbol gets is its own subscriptions plus those of "*", books cut to the
+    symbol's own depth (else that of "*"); changes apply while frames flow."""
+    connector = make_connector(endpoints=publisher.endpoints[:1])
+    recorder = Recorder(connector, router)
+    assert connector.connect()
+    connector.subscribe_price("ETHUSD")
+    assert publisher.wait_subscribers(1, T, endpoints=[0])
+
+    def burst() -> set[tuple[str, DataType, int]]:
+        """One ticker, trade and 6-level book per symbol; what came out of them."""
+        start = len(recorder.updates)
+        filtered = connector.get_stats()["zmq"]["filtered"]
+        for symbol in ("BTCUSD", "ETHUSD"):
+            publisher.publish(publisher.ticker(symbol))
+            publisher.publish(publisher.trade(symbol))
+            publisher.publish(publisher.depth(symbol, levels=6))
+        # Each message is either delivered or counted as filtered.
+        assert recorder.wait(lambda: len(recorder.updates) - start
+                             + connector.get_stats()["zmq"]["filtered"] - filtered == 6, T)
+        with recorder.cond:
+            return {(u.symbol, u.data_type,
+                     u.payload.depth if isinstance(u.payload, OrderBookSnapshot) else 0)
+                    for u in recorder.updates[start:]}
+
+    tick, trade, book = DataType.PRICE_TICK, DataType.TRADE, DataType.ORDERBOOK_SNAPSHOT
+    assert burst() == {("ETHUSD", tick, 0), ("ETHUSD", trade, 0)}
+    connector.subscribe_orderbook("*", 2)
+    assert burst() == {("ETHUSD", tick, 0), ("ETHUSD", trade, 0), ("ETHUSD", book, 2),
+                       ("BTCUSD", book, 2)}
+    connector.subscribe_orderbook("BTCUSD", 4)
+    assert burst() == {("ETHUSD", tick, 0), ("ETHUSD", trade, 0), ("ETHUSD", book, 2),
+                       ("BTCUSD", book, 4)}
+    connector.unsubscribe("ETHUSD")
+    assert burst() == {("ETHUSD", book, 2), ("BTCUSD", book, 4)}
+    assert connector.get_stats()["sequence_gaps"] == 0, "filtered messages are not gaps"
+    recorder.close()
+
+
+def test_subscriptions_from_many_threads_at_once_are_all_kept() -> None:
+    """The delivery table is replaced whole on each change: concurrent changes must not
+    lose one another (GIL switches forced as often as possible)."""
+    connector = ZMQConnector(endpoints=("tcp://127.0.0.1:1",))
+    symbols = [[f"S{t}-{i}" for i in range(150)] for t in range(4)]
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=lambda names=names: [
+            connector.subscribe_price(name) for name in names]) for names in symbols]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        sys.setswitchinterval(saved)
+    accept, accept_any = connector._accept
+    assert set(accept) == {name for names in symbols for name in names}
+    assert accept_any is None
 
 
 def test_listed_symbols_make_an_unknown_symbol_a_clear_error(

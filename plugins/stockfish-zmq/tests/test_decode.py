@@ -95,6 +95,39 @@ def test_rejections_are_named(raw: bytes, kind: str) -> None:
     assert err.value.kind == kind
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"type":"ticker","symbol":"X","sequence":1,"data":{"bid":1},"venue":"\xff"}',
+    b'{"type":"ticker","symbol":"X","sequence":1,"data":{"bid":1,"note":"\xfe"}}',
+    b'{"type":"ticker","symbol":"X","sequence":1,"data":{"bid":1},"source":"\xff"}',
+])
+def test_invalid_utf8_anywhere_refuses_the_frame(raw: bytes) -> None:
+    """Even in a field nobody reads: the fast path does not skip what it does not know."""
+    decoder = FrameDecoder("z")
+    for decode in (decoder.decode, decoder.decode_checked):
+        with pytest.raises(FrameError) as err:
+            decode(raw)
+        assert err.value.kind == "not_utf8"
+
+
+def test_the_usual_ticker_takes_the_fast_path_with_the_reference_result() -> None:
+    """Ints arrive as floats, as the field-by-field path makes them; the republisher's
+    extra fields are allowed; an unknown field takes the reference path, same result."""
+    decoder = FrameDecoder("z")
+    data = {"bid": 100, "ask": 100.5, "last": 100.25, "bid_size": 3, "ask_size": 4,
+            "last_size": 0, "volume": 1200}
+    for raw in (frame(data=data, timestamp=1_768_818_645_123),
+                frame(data=data, timestamp=1_768_818_645_123, source="feed",
+                      source_sequence=9),
+                frame(data={**data, "exchange": "X"}, timestamp=1_768_818_645_123)):
+        fast, checked = decoder.decode(raw), decoder.decode_checked(raw)
+        assert fast is not None and checked is not None
+        assert fast.payload == checked.payload == PriceTick(
+            "BTCUSD", 100.0, 100.5, 100.25, 3.0, 4.0, 0.0, 1200.0, NS_2026)
+        assert all(type(v) is float for v in (fast.payload.bid, fast.payload.bid_size,
+                                              fast.payload.last_size))
+        assert (fast.sequence, fast.ts_event) == (checked.sequence, checked.ts_event)
+
+
 def test_oversized_frames_are_refused_before_parsing() -> None:
     with pytest.raises(FrameError) as err:
         FrameDecoder("z", max_message_size=100).decode(b" " * 101)

@@ -49,8 +49,13 @@ _BOOK_TYPES = frozenset({DataType.ORDERBOOK_SNAPSHOT, DataType.CUSTOM})
 _BATCH = 64            # messages taken from one socket before looking at the others: small,
 #                        so that redundant copies are read close together (their skew must
 #                        stay well inside the reorder window)
-_ASK_FIRST = 8         # frames read per poll wake-up after asking ZMQ_EVENTS (see _loop)
+_ASK_FIRST = 8         # frames read per poll wake-up after asking the socket (see _loop)
+_QUEUING_S = 25e-6     # a poll returning this soon after the last wake-up's work: frames queue
 _TICK_S = 0.05         # poll timeout: how often gap timeouts and idle state are checked
+_BOOK = DataType.ORDERBOOK_SNAPSHOT
+
+# (types delivered per subscribed symbol, types delivered for any other symbol or None)
+_Accept = tuple[dict[str, frozenset[DataType]], frozenset[DataType] | None]
 
 
 class ZMQConnector(BaseConnector):
@@ -67,8 +72,12 @@ class ZMQConnector(BaseConnector):
         super().__init__(name, router, settings=settings, **overrides)
         s: ZMQSettings = self.settings
         self._allowed = frozenset(_FEED_DATA_TYPES[t] for t in s.feed_types)
+        # What subscribers asked for, and what the poller reads of it: replaced whole under
+        # _subscribing (copy-on-write), read without a lock.
+        self._subscribing = threading.Lock()
         self._wanted: dict[str, frozenset[DataType]] = {}
         self._depths: dict[str, int] = {}
+        self._accept: _Accept = ({}, None)
         self._decoder = FrameDecoder(self.name, max_message_size=s.max_message_size,
                                      require_sequence=s.sequence_mode != "off")
         self._sequencer: Sequencer | None = None
@@ -142,7 +151,6 @@ class ZMQConnector(BaseConnector):
         """Deliver depth snapshots for ``symbol`` cut to ``depth`` levels per side."""
         if depth < 1:
             raise SubscriptionError(f"{self.name}: depth must be >= 1, got {depth}")
-        self._depths = {**self._depths, symbol: depth}
         return self._want(symbol, _BOOK_TYPES, DataType.ORDERBOOK_SNAPSHOT, depth=depth)
 
     def subscribe_news(self) -> bool:
@@ -154,10 +162,10 @@ class ZMQConnector(BaseConnector):
         return False
 
     def unsubscribe(self, symbol: str) -> None:
-        wanted = dict(self._wanted)
-        wanted.pop(symbol, None)
-        self._wanted = wanted
-        self._depths = {k: v for k, v in self._depths.items() if k != symbol}
+        with self._subscribing:
+            self._wanted = {k: v for k, v in self._wanted.items() if k != symbol}
+            self._depths = {k: v for k, v in self._depths.items() if k != symbol}
+            self._accept = self._accepted()
         self.forget_subscriptions(symbol)
 
     def _want(self, symbol: str, types: frozenset[DataType], data_type: DataType,
@@ -172,10 +180,23 @@ class ZMQConnector(BaseConnector):
             raise SubscriptionError(
                 f"{self.name}: feed_types {', '.join(self.settings.feed_types)} carry no "
                 f"{data_type.value} data")
-        # Copy-on-write: the poller reads ``_wanted`` without a lock.
-        self._wanted = {**self._wanted, symbol: self._wanted.get(symbol, frozenset()) | types}
+        with self._subscribing:
+            self._wanted = {**self._wanted,
+                            symbol: self._wanted.get(symbol, frozenset()) | types}
+            if "depth" in params:
+                self._depths = {**self._depths, symbol: params["depth"]}
+            self._accept = self._accepted()
         self.record_subscription(data_type, symbol, **params)
         return True
+
+    def _accepted(self) -> _Accept:
+        """Per subscribed symbol, the types delivered for it (its own, those of ``"*"``,
+        within ``feed_types``), and the same for any other symbol (``None``: not wanted)."""
+        everything = self._wanted.get(ALL_SYMBOLS)
+        extra = everything or frozenset()
+        by_symbol = {symbol: (types | extra) & self._allowed
+                     for symbol, types in self._wanted.items()}
+        return by_symbol, None if everything is None else everything & self._allowed
 
     # ------------------------------------------------------------------ normalizers
     def on_price_tick(self, data: Any) -> MarketUpdate | None:
@@ -219,6 +240,8 @@ class ZMQConnector(BaseConnector):
     def get_stats(self) -> dict[str, Any]:
         stats = super().get_stats()
         seq = self._sequencer
+        if seq is not None:  # redundant copies and stragglers the sequencer dropped
+            stats["duplicates_dropped"] += seq.duplicates
         stats["zmq"] = {
             "endpoints": list(self.settings.endpoints),
             "endpoints_up": sorted(self._endpoints_up),
@@ -243,7 +266,9 @@ class ZMQConnector(BaseConnector):
         context: Any = zmq.Context.instance()
         sockets: dict[Any, str] = {}
         monitors: dict[Any, str] = {}
-        poller = zmq.Poller()
+        poll_items: list[tuple[Any, int]] = []
+        watched: dict[int, tuple[Any, str]] = {}  # monitor's file descriptor -> it, endpoint
+        pollin = int(zmq.POLLIN)
         try:
             for endpoint in s.endpoints:
                 sock = context.socket(zmq.SUB)
@@ -258,10 +283,13 @@ class ZMQConnector(BaseConnector):
                 sock.connect(endpoint)
                 sockets[sock] = endpoint
                 monitors[monitor] = endpoint
-                # Monitor first: poll reports in registration order, so a (re)connection
-                # is known before the first frame that came on it is sequenced.
-                poller.register(monitor, zmq.POLLIN)
-                poller.register(sock, zmq.POLLIN)
+                # The monitor is polled by its file descriptor: as a socket, every poll
+                # would ask it for ZMQ_EVENTS too (two system calls), twice per wake-up.
+                # Monitor first: poll reports in list order, so a (re)connection is known
+                # before the first frame that came on it is sequenced.
+                descriptor = monitor.get(zmq.FD)
+                watched[descriptor] = (monitor, endpoint)
+                poll_items += [(descriptor, pollin), (sock, pollin)]
         except zmq.ZMQError as exc:
             failure.append(exc)
             self._close(sockets, monitors)
@@ -269,7 +297,7 @@ class ZMQConnector(BaseConnector):
             return
         started.set()
         try:
-            self._loop(poller, sockets, monitors)
+            self._loop(poll_items, sockets, watched)
         except Exception as exc:  # never expected; report instead of dying silently
             log.exception("%s: the poller stopped", self.name)
             self._endpoints_up.clear()
@@ -277,31 +305,36 @@ class ZMQConnector(BaseConnector):
         finally:
             self._close(sockets, monitors)
 
-    def _loop(self, poller: zmq.Poller, sockets: dict[Any, str],
-              monitors: dict[Any, str]) -> None:
+    def _loop(self, poll_items: list[tuple[Any, int]], sockets: dict[Any, str],
+              watched: dict[int, tuple[Any, str]]) -> None:
         s: ZMQSettings = self.settings
         stop = self._stop
         sequencer = self._sequencer
         offer = sequencer.offer if sequencer is not None else None
+        streams = sequencer.streams if sequencer is not None else {}
         decode = self._decoder.decode
+        deliver = self._deliver
+        push = self.push_update
         stats = self.stats
         counters = self.zmq_counters
         by_endpoint = self.messages_by_endpoint
         links = self._links
-        next_sweep = time.monotonic() + s.idle_symbol_ttl / 4
+        monotonic = time.monotonic
+        next_sweep = monotonic() + s.idle_symbol_ttl / 4
         noblock = int(zmq.NOBLOCK)
-        events = int(zmq.EVENTS)
-        pollin = int(zmq.POLLIN)
         again = zmq.Again
-        # Per socket: its endpoint and bound methods (looked up once, not per frame).
-        readers = {sock: (endpoint, sock.recv, sock.get) for sock, endpoint in sockets.items()}
+        zmq_poll = zmq.zmq_poll  # Poller.poll is a Python wrapper around it
+        # Per socket: its endpoint, bound recv and a poll list of it alone (looked up once).
+        readers = {sock: (endpoint, sock.recv, [(sock, zmq.POLLIN)])
+                   for sock, endpoint in sockets.items()}
         tick_ms = int(_TICK_S * 1000)
         silence_every = min(0.25, s.heartbeat_interval / 4)
         next_silence_check = 0.0
         connected = ConnectorStatus.CONNECTED
         waiting = sequencer.waiting if sequencer is not None else set()
-        zmq_poll = zmq.zmq_poll  # Poller.poll is a Python wrapper around it
-        poll_items = poller.sockets
+        for monitor, endpoint in watched.values():  # what came before, and arm the descriptor
+            self._drain_monitor(monitor, endpoint)
+        done_at = 0.0  # when the last wake-up's work ended (monotonic)
         while not stop.is_set():
             # The poll timeout is what drives gap timeouts: wake when the oldest held gap
             # is due, not a whole tick later (and never in a busy loop: whole ms, >= 1).
@@ -309,23 +342,32 @@ class ZMQConnector(BaseConnector):
             if waiting and sequencer is not None:
                 deadline = sequencer.next_deadline()
                 if deadline is not None:
-                    timeout = min(tick_ms, max(1, math.ceil((deadline - time.monotonic())
+                    timeout = min(tick_ms, max(1, math.ceil((deadline - monotonic())
                                                             * 1000)))
             ready = zmq_poll(poll_items, timeout)
-            now = time.monotonic()
+            now = monotonic()
+            # A paced feed brings one frame per wake-up: read it and poll again (the poll's
+            # first look is what asking the socket would do). When the poll did not sleep,
+            # frames are queuing: read a batch, asking whether another frame waits before
+            # each of the first few reads, then reading on until the socket says it is
+            # empty (an exception, ~3 us, paid once per batch of up to 64).
+            queuing = now - done_at < _QUEUING_S
+            limit, ask_until = (_BATCH, _ASK_FIRST) if queuing else (1, 0)
             heard = False
+            # Subscriptions as of this wake-up (replaced whole when they change).
+            accept, accept_any = self._accept
             for sock, _ in ready:
-                endpoint = monitors.get(sock)
-                if endpoint is not None:
-                    self._on_monitor_event(sock, endpoint)
+                monitored = watched.get(sock)
+                if monitored is not None:
+                    self._drain_monitor(*monitored)
                     continue
-                endpoint, recv, get = readers[sock]
+                endpoint, recv, alone = readers[sock]
                 link = links.get(endpoint, 0)
                 taken = 0
-                more = True
-                while more and taken < _BATCH:
-                    # Zero-copy frames: orjson reads the frame's buffer, and ``more`` says
-                    # whether a part follows (the body is the last part) without a
+                more: Any = True
+                while more and taken < limit:
+                    # Zero-copy frames: the decoder reads the frame's buffer, and ``more``
+                    # says whether a part follows (the body is the last part) without a
                     # getsockopt per part.
                     try:
                         frame = recv(noblock, copy=False)
@@ -334,13 +376,10 @@ class ZMQConnector(BaseConnector):
                     except again:
                         break
                     taken += 1
-                    stats.updates_received += 1
-                    # An empty socket answers a read with an exception, which costs about
-                    # five reads of ZMQ_EVENTS: ask whether another frame is waiting
-                    # before each of the first few reads (a paced feed wakes the poller
-                    # for one or two), then read on until the exception (a backlog).
-                    if taken < _ASK_FIRST:
-                        more = get(events) & pollin
+                    # Asking costs ~0.7 us (zmq_poll on the socket alone; pyzmq's
+                    # get(EVENTS) costs more).
+                    if taken < ask_until:
+                        more = zmq_poll(alone, 0)
                     try:
                         update = decode(frame.buffer)
                     except FrameError as exc:
@@ -352,14 +391,26 @@ class ZMQConnector(BaseConnector):
                         continue
                     # Sequence numbers run per symbol across message types, so only
                     # whole symbols are filtered before sequencing; types after it.
-                    wanted = self._wanted
-                    if update.symbol not in wanted and ALL_SYMBOLS not in wanted:
+                    symbol = update.symbol
+                    types = accept.get(symbol, accept_any)
+                    if types is None:
                         counters["filtered"] += 1
                         continue
                     if offer is not None:
-                        offer(update, now, link)
+                        # The usual case, next in sequence with nothing held, without the
+                        # sequencer's call (its offer() handles every other case).
+                        stream = streams.get(symbol)
+                        if stream is None or stream.pending \
+                                or update.sequence != stream.next:
+                            offer(update, now, link)
+                            continue
+                        stream.next += 1
+                        stream.touched = now
+                    if update.data_type in types and update.data_type is not _BOOK:
+                        push(update)
                     else:
-                        self._deliver(update)
+                        deliver(update)  # filtered, or a book to cut to its depth
+                stats.updates_received += taken
                 by_endpoint[endpoint] += taken
                 heard = heard or taken > 0
             if heard:
@@ -377,17 +428,18 @@ class ZMQConnector(BaseConnector):
                 if now >= next_sweep:
                     sequencer.forget_idle(now, s.idle_symbol_ttl)
                     next_sweep = now + s.idle_symbol_ttl / 4
+            done_at = monotonic()
 
     def _deliver(self, update: MarketUpdate) -> None:
+        """Hand a sequenced update to the router if its type is wanted for its symbol,
+        a book cut to the subscribed depth."""
         data_type = update.data_type
-        wanted = self._wanted
-        types = wanted.get(update.symbol)
+        accept, accept_any = self._accept
+        types = accept.get(update.symbol, accept_any)
         if types is None or data_type not in types:
-            types = wanted.get(ALL_SYMBOLS)
-        if types is None or data_type not in types or data_type not in self._allowed:
             self.zmq_counters["filtered"] += 1
             return
-        if data_type is DataType.ORDERBOOK_SNAPSHOT:
+        if data_type is _BOOK:
             depth = self._depths.get(update.symbol) or self._depths.get(ALL_SYMBOLS)
             book: OrderBookSnapshot = update.payload  # type: ignore[assignment]
             if depth is not None and book.depth > depth:
@@ -416,14 +468,19 @@ class ZMQConnector(BaseConnector):
         log.warning("%s: publisher restart on %s: sequence went from %d back to %d",
                     self.name, symbol, expected - 1, got)
 
-    def _on_monitor_event(self, monitor: Any, endpoint: str) -> None:
+    def _drain_monitor(self, monitor: Any, endpoint: str) -> None:
+        """Handle every event the monitor holds. Its file descriptor signals an edge, and
+        only once the socket has been read until ZeroMQ says nothing is left (ZMQ_FD)."""
         from zmq.utils.monitor import recv_monitor_message
 
-        try:
-            event = recv_monitor_message(monitor, zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        kind = event["event"]
+        while monitor.get(zmq.EVENTS) & zmq.POLLIN:
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._on_monitor_event(event["event"], endpoint)
+
+    def _on_monitor_event(self, kind: int, endpoint: str) -> None:
         if kind == zmq.EVENT_CONNECTED:
             if self._sequencer is not None:
                 self._links[endpoint] = self._sequencer.note_new_link(

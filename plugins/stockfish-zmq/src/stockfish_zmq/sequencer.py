@@ -11,9 +11,20 @@ from collections.abc import Callable
 
 from stockfish_core.models import MarketUpdate
 
-__all__ = ["Sequencer"]
+__all__ = ["Sequencer", "Stream"]
 
-class _Stream:
+
+class Stream:
+    """One symbol's sequencing state. ``next`` is the sequence expected next, ``pending``
+    what is held (sequence -> (update, arrival)), ``touched`` when it last heard anything.
+
+    A caller's read loop may take the in-order case itself, without calling
+    :meth:`Sequencer.offer`: when the stream exists, ``pending`` is empty and the update's
+    sequence equals ``next``, then ``next += 1``, ``touched = now`` and delivering the update
+    is exactly what ``offer`` does (the ZMQ poller does this; every other case goes to
+    ``offer``).
+    """
+
     __slots__ = ("first", "links", "next", "pending", "since", "started", "touched")
 
     def __init__(self, first: int, now: float, links: int) -> None:
@@ -58,7 +69,7 @@ class Sequencer:
         self.window = window
         self.gap_timeout = gap_timeout
         self.reset_threshold = reset_threshold
-        self.streams: dict[str, _Stream] = {}
+        self.streams: dict[str, Stream] = {}
         self.waiting: set[str] = set()
         self.duplicates = 0
         self.links = 0
@@ -77,7 +88,7 @@ class Sequencer:
         seq = update.sequence
         stream = self.streams.get(symbol)
         if stream is None:
-            self.streams[symbol] = _Stream(seq, now, self.links)
+            self.streams[symbol] = Stream(seq, now, self.links)
             self.deliver(update)
             return
         stream.touched = now
@@ -160,13 +171,13 @@ class Sequencer:
         self.streams.pop(symbol, None)
         self.waiting.discard(symbol)
 
-    def _skip_gap(self, symbol: str, stream: _Stream, now: float) -> None:
+    def _skip_gap(self, symbol: str, stream: Stream, now: float) -> None:
         first_held = min(stream.pending)
         self.on_gap(symbol, stream.next, first_held - 1)
         stream.next = first_held
         self._drain(symbol, stream, now)
 
-    def _drain(self, symbol: str, stream: _Stream, now: float) -> None:
+    def _drain(self, symbol: str, stream: Stream, now: float) -> None:
         pending = stream.pending
         while stream.next in pending:
             update = pending.pop(stream.next)[0]
@@ -182,7 +193,7 @@ class Sequencer:
         else:
             self.waiting.discard(symbol)
 
-    def _reset(self, symbol: str, stream: _Stream, update: MarketUpdate, now: float) -> None:
+    def _reset(self, symbol: str, stream: Stream, update: MarketUpdate, now: float) -> None:
         while stream.pending:  # what the old run left held is delivered, its gaps reported
             self._skip_gap(symbol, stream, now)
         self.resets += 1
