@@ -114,6 +114,7 @@ class BaseConnector(OrderPath, ABC):
         self._watchdog_thread: threading.Thread | None = None
         self._drops = 0  # bumped by every connection error; a reconnect that saw it change
         # while resubscribing or reconciling goes round again instead of trusting the link
+        self._give_up_reason: str | None = None  # set by stop_reconnecting()
         self.backoff = Backoff(
             initial=getattr(settings, "reconnect_initial_delay", 0.5),
             max_delay=getattr(settings, "reconnect_max_delay", 30.0),
@@ -309,6 +310,13 @@ class BaseConnector(OrderPath, ABC):
         cut it, so that the library's own disconnect path reports the loss."""
         self.handle_connection_error(f"no heartbeat or data for {age:.1f} s")
 
+    def stale_symbols(self) -> dict[str, float]:
+        """Symbols whose market data is known to be wrong or incomplete right now (a book
+        found inconsistent and not yet re-synchronised), each with the seconds it has been
+        so. Nothing is published for them meanwhile. Connectors that keep books say so;
+        the default knows of none."""
+        return {}
+
     def heartbeat_age(self) -> float | None:
         """Seconds since the last heartbeat or update, whichever is newer."""
         stamps = [t for t in (self.stats.last_heartbeat_ns, self.stats.last_update_ns) if t]
@@ -419,9 +427,13 @@ class BaseConnector(OrderPath, ABC):
             return False
         try:
             self.backoff.reset()
+            self._give_up_reason = None
             self.set_status(ConnectorStatus.RECONNECTING)
             for delay in self.backoff.delays():
                 if self._closing.is_set():
+                    return False
+                if self._give_up_reason is not None:
+                    self.set_status(ConnectorStatus.ERROR, self._give_up_reason)
                     return False
                 self.stats.reconnection_attempts += 1
                 with self._lock:
@@ -452,6 +464,9 @@ class BaseConnector(OrderPath, ABC):
                              self.name)
                 if self._closing.is_set():
                     return False
+                if self._give_up_reason is not None:
+                    self.set_status(ConnectorStatus.ERROR, self._give_up_reason)
+                    return False
                 if self.status is not ConnectorStatus.RECONNECTING:
                     self.set_status(ConnectorStatus.RECONNECTING)
                 if deadline is not None and time.monotonic() + delay > deadline:
@@ -462,6 +477,14 @@ class BaseConnector(OrderPath, ABC):
             return False
         finally:
             self._reconnect_lock.release()
+
+    def stop_reconnecting(self, reason: str) -> None:
+        """Give up reconnecting after the attempt in progress: the venue refused for a
+        reason retrying cannot cure (bad credentials, a locked account, sequence numbers out
+        of step) and more attempts would only make it worse. The loop ends with status ERROR
+        and ``reason``; the next connection error or a ``connect()`` call tries again."""
+        self._give_up_reason = reason
+        self.stats.last_error = reason
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop reconnecting and disconnect; returns within about ``timeout`` seconds."""

@@ -32,13 +32,14 @@ def test_trades_update_last_and_volume() -> None:
     assert (book.last, book.last_size, book.volume) == (100.5, 2, 5)
 
 
-def test_bad_updates_are_reported_after_applying_the_rest() -> None:
+def test_an_update_that_does_not_fit_raises_at_once() -> None:
+    # The caller abandons the book (stale, re-requested): nothing after the bad entry counts.
     book = Book("AAA")
     book.apply_snapshot([e("0", "0", 99.0, 5)])
     with pytest.raises(BookError) as err:
         book.apply([e("2", "0", 50.0), e("0", "1", 101.0, 1)])
     assert err.value.kind == "book_delete_unknown_level"
-    assert book.levels() == ([(99.0, 5)], [(101.0, 1)])
+    book.apply_snapshot([e("0", "0", 99.0, 5)])
     with pytest.raises(BookError) as err:
         book.apply([e("1", "1", 150.0, 1)])
     assert err.value.kind == "book_change_unknown_level"

@@ -57,5 +57,8 @@ class FIXConnector(FIXSession, FIXExecution, FIXMarketData, BaseConnector):
 
     def get_stats(self) -> dict[str, Any]:
         stats = super().get_stats()
-        stats["fix"] = {"version": self.version, **dict(self.fix_counters)}
+        stats["fix"] = {"version": self.version, **dict(self.fix_counters),
+                        "md_resyncs_by_cause": dict(self.md_resyncs_by_cause),
+                        "stale_symbols": self.stale_symbols(),
+                        "book_models": self.book_models()}
         return stats

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from stockfish_core.errors import NotConnectedError, OrderNotSentError
+from stockfish_core.errors import NotConnectedError, OrderNotSentError, OrderRejectedError
 from stockfish_core.orders import Fill, Order, OrderStatus
 
 from stockfish_fix import messages as m
@@ -89,16 +89,26 @@ class FIXExecution:
     def _new_cl_ord_id(self, cid: str, kind: str) -> str:
         return f"{cid}-{kind}{next(self._ids)}"
 
+    def _order_tags(self, order: Order) -> dict[str, str]:
+        """The custom fields of ``order``: the venue's (``order_tags``), then its own."""
+        tags = self.settings.order_tags
+        return {**tags, **order.tags} if order.tags else tags
 
     def submit_order(self, order: Order) -> None:
-        """Send a NewOrderSingle; the client order id is the ClOrdID."""
+        """Send a NewOrderSingle; the client order id is the ClOrdID. A field that cannot
+        be written exactly (a control character, a price off the tick) refuses the order
+        before anything is sent."""
         cid = order.client_order_id
+        s = self.settings
+        try:
+            msg = m.encode_new_order(order, cid, self.version, s.account,
+                                     tick=s.tick_size(order.symbol),
+                                     tags=self._order_tags(order))
+        except (KeyError, ValueError) as exc:
+            self.fix_counters["orders_refused_for_the_wire"] += 1
+            raise OrderNotSentError(str(exc), order) from exc
         self._clordids[cid] = cid
         self._current[cid] = cid
-        try:
-            msg = m.encode_new_order(order, cid, self.version, self.settings.account)
-        except (KeyError, ValueError) as exc:
-            raise OrderNotSentError(str(exc), order) from exc
         if not self._send(msg):
             # Not on the wire (QuickFIX keeps it only to gap-fill a resend): definite.
             raise NotConnectedError(f"{self.name} session is not logged on")
@@ -108,8 +118,11 @@ class FIXExecution:
         self._require_connected()
         cid = order.client_order_id
         new_id = self._new_cl_ord_id(cid, "C")
+        try:
+            msg = m.encode_cancel(order, new_id, self._current.get(cid, cid), self.version)
+        except ValueError as exc:
+            raise OrderRejectedError(f"{self.name}: cancel not sent: {exc}", order) from exc
         self._clordids[new_id] = cid
-        msg = m.encode_cancel(order, new_id, self._current.get(cid, cid), self.version)
         return self._send(msg)
 
     def submit_replace(self, order: Order, quantity: float | None,
@@ -118,10 +131,16 @@ class FIXExecution:
         self._require_connected()
         cid = order.client_order_id
         new_id = self._new_cl_ord_id(cid, "R")
+        s = self.settings
+        try:
+            msg = m.encode_replace(order, new_id, self._current.get(cid, cid), self.version,
+                                   quantity=quantity, price=price, account=s.account,
+                                   tick=s.tick_size(order.symbol),
+                                   tags=self._order_tags(order))
+        except ValueError as exc:
+            raise OrderRejectedError(f"{self.name}: replace not sent: {exc}", order) from exc
         self._clordids[new_id] = cid
         self._replaces[new_id] = (quantity, price)
-        msg = m.encode_replace(order, new_id, self._current.get(cid, cid), self.version,
-                               quantity=quantity, price=price, account=self.settings.account)
         return self._send(msg)
 
     def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
@@ -140,7 +159,12 @@ class FIXExecution:
             self._status_waits[cid] = event
             waits[cid] = event
             self._clordids.setdefault(cid, cid)
-            msg = m.encode_status_request(order, self._current.get(cid, cid), self.version)
+            try:
+                msg = m.encode_status_request(order, self._current.get(cid, cid),
+                                              self.version)
+            except ValueError as exc:  # an id the venue gave that cannot go back on the wire
+                self.record_data_error("status_request_not_sent", f"{cid}: {exc}")
+                continue
             if not self._send(msg):
                 break
         deadline = time.monotonic() + timeout
@@ -226,8 +250,8 @@ class FIXExecution:
     def _apply_status_report(self, order: Order, report: m.ExecReport) -> None:
         cid = order.client_order_id
         self._book_cumulative(order, report)
-        text = (report.text or "").lower()
-        if report.ord_status == "8" and "unknown" in text and not order.fills:
+        # The verdict is the answer's codes (OrdStatus 8 + OrdRejReason 5), never its Text.
+        if report.is_unknown_order and not order.fills:
             first = self._unseen_since.setdefault(cid, time.monotonic())
             if time.monotonic() - first < self.unknown_order_grace:
                 # Not yet a verdict: the order may still be in bytes the venue has not read.
@@ -243,8 +267,9 @@ class FIXExecution:
         else:
             self._unseen_since.pop(cid, None)
             status, reason = m.exec_report_status(report)
-            if status is not None and status is not order.status \
-                    and not (status is OrderStatus.SUBMITTED and order.fills):
+            # The same status again still settles an unknown outcome (CumQty says whether
+            # every fill is here).
+            if status is not None and not (status is OrderStatus.SUBMITTED and order.fills):
                 self.apply_order_status(cid, status, venue_order_id=report.order_id,
                                         reason=reason, cum_qty=report.cum_qty)
         event = self._status_waits.get(cid)

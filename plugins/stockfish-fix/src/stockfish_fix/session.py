@@ -25,6 +25,7 @@ import collections
 import itertools
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from stockfish_fix.session_config import (
     wire_heartbeat,
 )
 from stockfish_fix.settings import FIXSettings
+from stockfish_fix.storage import MaskedLogFactory, private_dir, privatize, session_prefix
 
 if TYPE_CHECKING:
     from stockfish_core.connector_stats import ConnectorStats
@@ -53,6 +55,9 @@ log = logging.getLogger(__name__)
 
 _SENT_SEQ_KEPT = 20_000  # outgoing MsgSeqNum -> order, to attribute session Rejects
 _RELEASE_WAIT = 5.0  # s a stopped session waits for calls still inside it
+_REFUSED = "logon refused by the venue"
+# QuickFIX's (and most engines') Logout text for a MsgSeqNum below the expected one.
+_SEQ_TOO_LOW = re.compile(r"MsgSeqNum too low, expecting (\d+) but received (\d+)")
 _T = TypeVar("_T")
 
 
@@ -105,6 +110,9 @@ class FIXSession:
         @property
         def status(self) -> ConnectorStatus: ...
         def set_status(self, status: ConnectorStatus, reason: str | None = None) -> bool: ...
+        def stop_reconnecting(self, reason: str) -> None: ...
+        def wait_closing(self, timeout: float) -> bool: ...
+        def _mark_all_stale(self, cause: str) -> None: ...
         def connect_failed(self, reason: str) -> bool: ...
         def handle_connection_error(self, error: BaseException | str) -> None: ...
         def record_data_error(self, kind: str, detail: str | None = None) -> None: ...
@@ -139,24 +147,42 @@ class FIXSession:
         self._sent_seq: collections.OrderedDict[int, tuple[str, str]] = \
             collections.OrderedDict()
         self._last_test_request = 0.0  # monotonic time of our last TestRequest
+        self._logon_refusals = 0  # Logons the venue refused in a row
+        self._refused_at = 0.0  # monotonic time of the last refused Logon
+        # ("venue" | "ours", expected, received) when a Logout said MsgSeqNum too low
+        self._seq_mismatch: tuple[str, int, int] | None = None
+        self._reset_next_logon = False  # on_seq_mismatch: reset -> the next Logon has 141=Y
+        self._files: list[tuple[str, str]] = []  # (directory, session prefix) to keep private
 
     def _config_text(self) -> str:
+        """The QuickFIX configuration; the directories it names exist and are private.
+        Message bodies are kept in the file store only when ``resend_orders`` needs them:
+        otherwise the Logon, with its password, would be on disk."""
         s: FIXSettings = self.settings
         if s.session_config:
-            return s.session_config
+            text = s.session_config
+            first = parse_first_session(text)
+            if first.get("FileStorePath") and first.get("PersistMessages", "Y") != "N" \
+                    and (s.username or s.password):
+                raise ValueError("session_config keeps message bodies in the file store "
+                                 "(PersistMessages is not N), the Logon's credentials "
+                                 "included: set PersistMessages=N")
+            for key in ("FileStorePath", "FileLogPath"):
+                if first.get(key):
+                    private_dir(first[key])
+            return text
         store_path = ""
         if s.store == "file":
-            store_path = s.store_path or default_store_path()
-            os.makedirs(store_path, exist_ok=True)
-        if s.log_path:
-            os.makedirs(s.log_path, exist_ok=True)
+            store_path = private_dir(s.store_path or default_store_path())
+        log_path = private_dir(s.log_path) if s.log_path else ""
         return build_config(
             role="initiator", version=s.version, sender_comp_id=s.sender_comp_id,
             target_comp_ids=[s.target_comp_id], host=s.host, port=s.port,
             heartbeat_interval=s.heartbeat_interval, reset_on_logon=s.resets_on_logon,
-            store_path=store_path, log_path=s.log_path, data_dictionary=s.data_dictionary,
+            store_path=store_path, log_path=log_path, data_dictionary=s.data_dictionary,
             reconnect_interval=s.reconnect_interval, sender_sub_id=s.sender_sub_id,
-            target_sub_id=s.target_sub_id, extra=s.session_settings)
+            target_sub_id=s.target_sub_id, extra=s.session_settings,
+            persist_messages=s.resend_orders)
 
     def _start_initiator(self) -> None:
         s: FIXSettings = self.settings
@@ -169,9 +195,12 @@ class FIXSession:
         qf_settings.setFromString(text)
         self._release_stopped()
         check_sessions_free(qf_settings)
-        store = fix.FileStoreFactory(qf_settings) if "FileStorePath=" in text \
+        store = fix.FileStoreFactory(qf_settings) if first.get("FileStorePath") \
             else fix.MemoryStoreFactory()
-        logs = fix.FileLogFactory(qf_settings) if "FileLogPath=" in text else None
+        log_dir = first.get("FileLogPath")
+        logs = MaskedLogFactory(log_dir) if log_dir else None
+        prefix = session_prefix(first)
+        self._files = [(d, prefix) for d in (first.get("FileStorePath"), log_dir) if d]
         app = _make_application(self)
         initiator = fix.SocketInitiator(app, store, qf_settings, logs) if logs is not None \
             else fix.SocketInitiator(app, store, qf_settings)
@@ -183,7 +212,14 @@ class FIXSession:
         self._initiator = initiator
         self._engine_guard.open()
         initiator.start()
+        self._privatize_files()
         log.debug("%s: QuickFIX initiator started", self.name)
+
+    def _privatize_files(self) -> None:
+        """Files QuickFIX made for the session (store, logs) to 0600: it creates them with
+        the umask, at start and again when a sequence reset re-creates the store."""
+        for directory, prefix in self._files:
+            privatize(directory, prefix)
 
     def _stop_initiator(self) -> None:
         """Log out (bounded), stop and release the initiator. Never on the QuickFIX thread."""
@@ -204,7 +240,10 @@ class FIXSession:
         # acceptor, can crash; the Logout has been sent above.
         initiator.stop(True)
         log.debug("%s: QuickFIX initiator stopped", self.name)
-        self._unreleased = initiator
+        # Its thread is gone, and the ident may be handed to the next thread made (a
+        # caller of connect() among them): no longer QuickFIX's.
+        self._qf_thread = None
+        self._unreleased = (initiator, self._keep[3] if len(self._keep) > 3 else None)
         self._release_stopped()
         self._logged_on.clear()
         self._session_id = None
@@ -213,15 +252,17 @@ class FIXSession:
         """Delete the stopped initiator once no other thread is inside one of its sessions.
         Deleted now rather than whenever Python lets go of it: until then its session would
         shadow the next initiator's in QuickFIX's process-wide table."""
-        initiator = self._unreleased
-        if initiator is None:
+        if self._unreleased is None:
             return
+        initiator, logs = self._unreleased
         if not self._engine_guard.close(_RELEASE_WAIT):
             log.error("%s: a call into the stopped FIX session did not return in %g s; "
                       "the session is released later", self.name, _RELEASE_WAIT)
             return
         self._unreleased = None
         release(initiator)
+        if logs is not None:
+            logs.close()
 
     def _with_session(self, call: Callable[[Any], _T]) -> _T | None:
         """``call(session)`` while the initiator cannot be released; None without one."""
@@ -239,58 +280,110 @@ class FIXSession:
         """Log on (or wait for QuickFIX to log on again after a drop); True once CONNECTED.
 
         False (status ERROR, ``get_stats()['last_error']`` says why) when the Logon is
-        refused or does not come within ``connect_timeout``.
+        refused or does not come within ``connect_timeout``. Refused Logons in a row
+        (``max_logon_refusals``) and sequence numbers out of step (``on_seq_mismatch:
+        fail``) also stop the reconnect loop: retrying cannot cure them.
         """
         if self._on_quickfix_thread():
             raise RuntimeError("connect() cannot run on the QuickFIX thread")
         with self._connect_lock:
             if self.is_connected and self._logged_on.is_set():
                 return True
-            s: FIXSettings = self.settings
             self.set_status(ConnectorStatus.CONNECTING)
-            try:
-                if self._retire_engine:
-                    self._stop_initiator()
-                if self._initiator is None:
-                    self._start_initiator()
-            except Exception as exc:
-                self._initiator = None
-                self.connect_failed(f"cannot start the FIX session: {exc}")
-                return False
-            if not self._logged_on.is_set():
-                # What the last session said on its way out is not this attempt's story.
-                self._logon_failed.clear()
-                self._logout_reason = None
-            deadline = time.monotonic() + s.connect_timeout
-            while not self._logged_on.is_set() and time.monotonic() < deadline:
-                if self.closing and self._stopping:
-                    break
-                if self._logon_failed.wait(min(0.05, max(deadline - time.monotonic(), 0))):
-                    break
-            ended = self._sessions_ended
-            if self._logged_on.is_set():
-                self.set_status(ConnectorStatus.CONNECTED)
-                if self._sessions_ended != ended:
-                    # It ended between its Logon and the line above; the loss is reported
-                    # (RECONNECTING or ERROR), which CONNECTED must not overwrite.
-                    self.set_status(ConnectorStatus.RECONNECTING if s.auto_reconnect
-                                    else ConnectorStatus.ERROR, "FIX session lost on logon")
-                    return False
-                log.info("%s: logged on to %s:%d (%s)", self.name, s.host, s.port, self.version)
-                return True
-            if self._logout_reason:
-                reason = self._logout_reason
-            elif self._logon_failed.is_set():
-                reason = f"no FIX Logon from {s.host}:{s.port}: the connection was refused " \
-                         f"or closed before the Logon reply"
-            else:
-                reason = f"no FIX Logon from {s.host}:{s.port} within {s.connect_timeout:g}s"
-            try:
+            outcome = self._attempt_logon()
+            if outcome == "reset":  # on_seq_mismatch: reset -> log on again with 141=Y
+                self.fix_counters["seq_resets"] += 1
+                log.warning("%s: logging on again with ResetSeqNumFlag=Y (on_seq_mismatch: "
+                            "reset)", self.name)
+                outcome = self._attempt_logon()
+            return outcome == "ok"
+
+    def _attempt_logon(self) -> str:
+        """One Logon: ``ok``, ``failed`` (reported) or ``reset`` (sequence numbers out of
+        step and the policy is to reset them: the caller tries once more)."""
+        s: FIXSettings = self.settings
+        if self._logon_refusals and self._initiator is None:
+            pause = self._refused_at + s.logon_refusal_delay - time.monotonic()
+            if pause > 0 and self.wait_closing(pause):
+                self.connect_failed("closed while waiting to log on again")
+                return "failed"
+        try:
+            if self._retire_engine:
                 self._stop_initiator()
-            except Exception:
-                log.exception("%s: stopping the initiator failed", self.name)
-            self.connect_failed(reason)
-            return False
+            if self._initiator is None:
+                self._start_initiator()
+        except Exception as exc:
+            self._initiator = None
+            self.connect_failed(f"cannot start the FIX session: {exc}")
+            return "failed"
+        if not self._logged_on.is_set():
+            # What the last session said on its way out is not this attempt's story.
+            self._logon_failed.clear()
+            self._logout_reason = None
+            self._seq_mismatch = None
+        deadline = time.monotonic() + s.connect_timeout
+        while not self._logged_on.is_set() and time.monotonic() < deadline:
+            if self.closing and self._stopping:
+                break
+            if self._logon_failed.wait(min(0.05, max(deadline - time.monotonic(), 0))):
+                break
+        ended = self._sessions_ended
+        if self._logged_on.is_set():
+            self.set_status(ConnectorStatus.CONNECTED)
+            if self._sessions_ended != ended:
+                # It ended between its Logon and the line above; the loss is reported
+                # (RECONNECTING or ERROR), which CONNECTED must not overwrite.
+                self.set_status(ConnectorStatus.RECONNECTING if s.auto_reconnect
+                                else ConnectorStatus.ERROR, "FIX session lost on logon")
+                return "failed"
+            self._logon_refusals = 0
+            self.stats.last_error = None  # recovered: the last failure is history
+            log.info("%s: logged on to %s:%d (%s)", self.name, s.host, s.port, self.version)
+            return "ok"
+        numbers = self.sequence_numbers()
+        mismatch = self._seq_mismatch
+        if mismatch is not None:
+            reason = self._mismatch_reason(*mismatch)
+        elif self._logout_reason:
+            reason = self._logout_reason
+        elif self._logon_failed.is_set():
+            reason = f"no FIX Logon from {s.host}:{s.port}: the connection was refused " \
+                     f"or closed before the Logon reply"
+            if numbers is not None:
+                reason += f" (our Logon had MsgSeqNum {numbers[0] - 1}: a venue expecting " \
+                          f"a higher one may drop it without a word)"
+        else:
+            reason = f"no FIX Logon from {s.host}:{s.port} within {s.connect_timeout:g}s"
+        try:
+            self._stop_initiator()
+        except Exception:
+            log.exception("%s: stopping the initiator failed", self.name)
+        if mismatch is not None and s.on_seq_mismatch == "reset" and not self._reset_next_logon:
+            self._reset_next_logon = True
+            log.warning("%s: %s", self.name, reason)
+            return "reset"
+        if mismatch is not None:
+            self.stop_reconnecting(reason)
+        elif self._logout_reason and self._logout_reason.startswith(_REFUSED):
+            self._logon_refusals += 1
+            self._refused_at = time.monotonic()
+            if self._logon_refusals >= s.max_logon_refusals:
+                reason = f"{reason} ({self._logon_refusals} Logons refused in a row: not " \
+                         f"retrying; connect() tries again)"
+                self.stop_reconnecting(reason)
+        self.connect_failed(reason)
+        return "failed"
+
+    def _mismatch_reason(self, side: str, expected: int, received: int) -> str:
+        if side == "venue":  # the venue refused the MsgSeqNum of our Logon
+            what = f"the venue expects MsgSeqNum {expected} from us but our Logon had " \
+                   f"{received} (our sequence numbers were reset or our store lost)"
+        else:  # our QuickFIX refused the venue's
+            what = f"we expect MsgSeqNum {expected} from the venue but it sent {received} " \
+                   f"(the venue reset its sequence numbers)"
+        return f"FIX sequence numbers out of step: {what}. Remedy: agree a reset with the " \
+               f"venue and log on once with reset_on_logon: true, or set on_seq_mismatch: " \
+               f"reset to do it automatically"
 
     def disconnect(self) -> None:
         """Log out, stop QuickFIX (bounded) and set DISCONNECTED."""
@@ -375,6 +468,9 @@ class FIXSession:
         self._qf_thread = threading.get_ident()
         self._session_id = owned_session_id(session_id)
         self._logout_reason = None
+        self._seq_mismatch = None
+        self._reset_next_logon = False
+        self._privatize_files()
         self.fix_counters["logons"] += 1
         self.record_heartbeat()
         self._logged_on.set()
@@ -424,6 +520,11 @@ class FIXSession:
                 msg.setField(553, s.username.reveal())
             if s.password is not None:
                 msg.setField(554, s.password.reveal())
+            if self._reset_next_logon:
+                msg.setField(141, "Y")  # QuickFIX resets our numbers to 1 on seeing it
+        elif msg_type == "5":
+            # Our own Logout: QuickFIX refusing the venue's MsgSeqNum says so in its Text.
+            self._note_seq_mismatch("ours", msg)
         elif msg_type == "3":
             # QuickFIX is rejecting a message the venue sent (bad field, enum, group...).
             text = msg.getField(m.TEXT) if msg.isSetField(m.TEXT) else "invalid message"
@@ -435,7 +536,8 @@ class FIXSession:
         if msg_type == "5":
             text = msg.getField(m.TEXT) if msg.isSetField(m.TEXT) else "logout"
             if not self._logged_on.is_set():
-                self._logout_reason = f"logon refused by the venue: {text}"
+                self._note_seq_mismatch("venue", msg)
+                self._logout_reason = f"{_REFUSED}: {text}"
                 self._logon_failed.set()
             else:
                 self._logout_reason = f"venue logged out: {text}"
@@ -443,6 +545,15 @@ class FIXSession:
             self._on_session_reject(msg)
         elif msg_type == "4" and msg.isSetField(123) and msg.getField(123) == "Y":
             self._on_gap_fill(msg)
+
+    def _note_seq_mismatch(self, side: str, msg: Any) -> None:
+        """Remember a Logout that says a MsgSeqNum was too low (``side``: whose number was
+        refused, the venue refusing ours or ours refusing the venue's)."""
+        text = msg.getField(m.TEXT) if msg.isSetField(m.TEXT) else ""
+        found = _SEQ_TOO_LOW.search(text)
+        if found is not None:
+            self._seq_mismatch = (side, int(found.group(1)), int(found.group(2)))
+            self.fix_counters["seq_mismatches"] += 1
 
     def _on_gap_fill(self, msg: Any) -> None:
         """The venue answered a resend with a gap fill: it chose not to resend those
@@ -455,6 +566,8 @@ class FIXSession:
             return
         self.fix_counters["gap_fills"] += 1
         self.fix_counters["messages_gap_filled"] += new_seq - first
+        # Market data may have been in the gap: every book is re-requested.
+        self._mark_all_stale("gap_fill")
         if self.open_orders():
             threading.Thread(target=self._reconcile_quietly, daemon=True,
                              name=f"{self.name}-gap-reconcile").start()
