@@ -3,44 +3,29 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
 from stockfish_core.testing.fixtures import connector_factory, fresh_plugins, live_session, router  # noqa: F401 - fixtures
 from stockfish_fix.connector import FIXConnector
-from stockfish_fix.session_config import dictionary_dir
 from stockfish_fix.testing import FIXVenue
+from stockfish_fix.testing.dictionaries import extend_dictionaries
 from stockfish_fix.testing.messages import FAST
 
 USED_MESSAGES = frozenset(["8", "9", "D", "F", "G", "H", "V", "W", "X", "Y", "j"])
 VERSIONS = ("FIX42", "FIX44", "FIX50SP2")
 
 
-def _trimmed_dictionaries(folder: Path) -> str:
-    """A copy of the installed dictionaries whose FIX 5.0 SP2 file keeps only the messages
-    this connector uses: QuickFIX parses the full 5.0 SP2 file in about 1.2 s per session,
-    which would dominate a test run. One test keeps the full dictionaries."""
-    source = dictionary_dir()
-    for name in ("FIX42.xml", "FIX44.xml", "FIXT11.xml"):
-        shutil.copy(source / name, folder / name)
-    tree = ET.parse(source / "FIX50SP2.xml")
-    messages = tree.getroot().find("messages")
-    assert messages is not None
-    for message in list(messages):
-        if message.get("msgtype") not in USED_MESSAGES:
-            messages.remove(message)
-    tree.write(folder / "FIX50SP2.xml")
-    return str(folder)
-
-
 @pytest.fixture(scope="session")
 def test_dictionaries(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return _trimmed_dictionaries(tmp_path_factory.mktemp("fixdict"))
+    """The installed dictionaries with the market-data fields venues add to 4.2 / 4.4
+    (RptSeq, MDPriceLevel, MDEntryID in W, actions 3/4/5), and a FIX 5.0 SP2 file keeping
+    only the messages this connector uses: QuickFIX parses the full 5.0 SP2 file in about
+    1.2 s per session, which would dominate a test run."""
+    return extend_dictionaries(tmp_path_factory.mktemp("fixdict"),
+                               keep_messages=USED_MESSAGES)
 
 
 @pytest.fixture(autouse=True)
