@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from stockfish_core.router import DataFeedRouter
@@ -53,6 +54,53 @@ def make_connector(venue: FIXVenue,
     entry.pop("type")
     with connector_factory(FIXConnector, router, **{**entry, **FAST}) as make:
         yield make
+
+
+@pytest.fixture(params=["quickfix"])
+def venue_kind(request: pytest.FixtureRequest) -> str:
+    """The simulated venue's engine."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_venue(version: str, test_dictionaries: str,
+               venue_kind: str) -> Iterator[Callable[..., Any]]:
+    """``make_venue(**options)``: a started simulated venue of ``venue_kind`` speaking
+    ``version`` with RptSeq on every market-data entry; stopped after the test."""
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        venue = FIXVenue(version=version, tick_interval=0.02, rpt_seq=True,
+                         data_dictionary=test_dictionaries, **options)
+        venue.start()
+        made.append(venue)
+        return venue
+
+    yield make
+    for venue in made:
+        venue.stop()
+
+
+@pytest.fixture
+def connect_to() -> Iterator[Callable[..., tuple[FIXConnector, Recorder]]]:
+    """``connect_to(venue, **settings)``: a logged-on connector on ``venue`` with its own
+    router and a Recorder of what it publishes; closed after the test."""
+    made: list[tuple[FIXConnector, Recorder]] = []
+
+    def make(venue: Any, **overrides: Any) -> tuple[FIXConnector, Recorder]:
+        entry = venue.config_entry()
+        entry.pop("type")
+        router = DataFeedRouter()
+        connector = FIXConnector(router, **{**entry, **FAST, **overrides})
+        recorder = Recorder(connector, router)
+        made.append((connector, recorder))
+        assert connector.connect(), connector.get_stats()["last_error"]
+        return connector, recorder
+
+    yield make
+    for connector, recorder in made:
+        recorder.close()
+        connector.close(timeout=5.0)
 
 
 @pytest.fixture

@@ -306,8 +306,7 @@ class FIXMarketData:
             book.apply_snapshot(entries)
             if book.is_crossed and not self.settings.allow_crossed_books:
                 raise BookError("crossed_book", "in a snapshot")
-        except BookError as exc:
-            sub.stale_since = sub.stale_since or time.monotonic()  # still (or now) stale
+        except BookError as exc:  # still (or now) stale: the resync keeps asking
             self._mark_stale(sub, exc.kind, exc.detail)
             sub.ready.set()
             return

@@ -149,6 +149,7 @@ class FIXVenue:
         self._history: collections.deque[dict[str, Any]] = \
             collections.deque(maxlen=_HISTORY_LIMIT)
         self._pending_gap: set[str] = set()  # symbols whose next X skips a RptSeq
+        self._crossed_snapshots = 0  # snapshot-only requests (resyncs) answered crossed
         self.lock = threading.Lock()
         self.errors: list[str] = []
         self.logons = 0
@@ -360,6 +361,12 @@ class FIXVenue:
             for req_id, session_id in targets:
                 self._send_fault(req_id, symbol, session_id, kind)
             return len(targets)
+
+    def corrupt_snapshots(self, count: int) -> None:
+        """Answer the next ``count`` snapshot requests (263=0, a client's resync) with a
+        crossed book: the client must keep the book stale and ask again, with backoff."""
+        with self.lock:
+            self._crossed_snapshots = count
 
     def _send_fault(self, req_id: str, symbol: str, session_id: Any, kind: str) -> None:
         """One inconsistent message to one subscriber (caller holds the lock)."""
@@ -703,6 +710,14 @@ class FIXVenue:
                     continue
                 if kind == "1" and self.burst:
                     self._reset_burst_level(symbol)
+                if kind == "0" and self._crossed_snapshots > 0:
+                    self._crossed_snapshots -= 1
+                    publisher = self.publishers[symbol]
+                    entries = [publisher.fault("crossed"),
+                               *publisher.snapshot(self._last(symbol))]
+                    self._send_md(self._snapshot_message(req_id, symbol, entries, publisher),
+                                  "W", req_id, symbol, session_id, injected="crossed")
+                    continue
                 self._send_snapshot(req_id, symbol, session_id)
                 if kind == "1":
                     self._subs[req_id] = (symbol, session_id)
