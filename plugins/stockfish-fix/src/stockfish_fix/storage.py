@@ -168,6 +168,9 @@ class MaskedLogFactory(fix.LogFactory):  # type: ignore[misc]
             log.error("FIX session log in %s not created: %s", self.directory, exc)
             made = _NullLog()
         self._logs.append(made)
+        # Handed to C++ before it is returned: SWIG taking ownership of a director object
+        # returned from a director method deadlocks QuickFIX's constructor otherwise.
+        made.__disown__()
         return made
 
     def destroy(self, made: Any) -> None:

@@ -20,7 +20,7 @@ import math
 from decimal import Decimal, InvalidOperation
 
 __all__ = ["MAX_SIGNIFICANT_DIGITS", "RESERVED_TAGS", "WireValueError", "custom_tags",
-           "decimal_text", "parse_tick", "wire_text"]
+           "decimal_text", "parse_tick", "plain_text", "wire_text"]
 
 #: Decimal digits a float holds exactly (C's DBL_DIG).
 MAX_SIGNIFICANT_DIGITS = 15
@@ -104,6 +104,12 @@ def decimal_text(field: str, value: float, *, tick: Decimal | None = None,
             f"exactly ({MAX_SIGNIFICANT_DIGITS}); round it to the instrument's tick or set "
             f"tick_sizes for the symbol")
     return _positional(exact)
+
+
+def plain_text(value: float) -> str:
+    """The shortest text that reads back as ``value``, in positional notation (no checks:
+    for a venue's own computed figures such as an average price)."""
+    return _positional(Decimal(repr(float(value))))
 
 
 def _positional(number: Decimal) -> str:

@@ -35,6 +35,7 @@ from stockfish_fix.lifetime import check_sessions_free, release
 from stockfish_fix.session_config import build_config
 from stockfish_fix.testing.engine import Engine, VenueOrder
 from stockfish_fix.testing.md_publisher import MD_FAULTS, MODELS, MDOut, Publisher
+from stockfish_fix.wire import plain_text
 
 __all__ = ["BOOK_MODELS", "DEFAULT_SYMBOLS", "MD_FAULTS", "FIXVenue", "free_port"]
 
@@ -57,7 +58,7 @@ def free_port() -> int:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.10g}"
+    return plain_text(value)
 
 
 class _VenueApplication(fix.Application):  # type: ignore[misc]
