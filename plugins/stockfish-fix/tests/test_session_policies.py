@@ -233,6 +233,11 @@ def test_the_unknown_order_grace_follows_ordrejreason_not_text(
             (14, "0"), (103, "5"), (58, "no such order here"))
     assert order.status is OrderStatus.SUBMITTED and order.unknown_outcome
     assert connector.get_stats()["fix"]["unknown_order_rechecks"] == 1
+    # No OrdRejReason cannot tell an unknown order from a rejected one: a grace too.
+    _report(connector, order.client_order_id, (37, "NONE"), (150, "I"), (39, "8"),
+            (14, "0"))
+    assert order.status is OrderStatus.SUBMITTED
+    assert connector.get_stats()["fix"]["unknown_order_rechecks"] == 2
     # Rejected for another reason, Text saying "unknown": a verdict at once.
     other = Order("AAA", OrderSide.BUY, 10, OrderType.LIMIT, price=1.0)
     connector.send_order(other)

@@ -295,8 +295,10 @@ class ExecReport:
 
     @property
     def is_unknown_order(self) -> bool:
-        """The venue says it has no such order: OrdStatus Rejected with OrdRejReason 5."""
-        return self.ord_status == "8" and self.ord_rej_reason == UNKNOWN_ORDER
+        """The venue may have no record of the order: OrdStatus Rejected with OrdRejReason 5
+        (Unknown order), or with no OrdRejReason at all (which cannot tell an unknown order
+        from a rejected one). Another OrdRejReason is a rejection; Text is never read."""
+        return self.ord_status == "8" and self.ord_rej_reason in (None, UNKNOWN_ORDER)
 
     @property
     def is_trade(self) -> bool:

@@ -674,7 +674,8 @@ class FIXVenue:
             if order is None:
                 report = self._report_base(cl_ord_id, "NONE", self.engine.next_exec_id(), "I",
                                            "8", msg.getField(m.SYMBOL), msg.getField(m.SIDE),
-                                           0.0, 0.0, 0.0, text="unknown order")
+                                           0.0, 0.0, 0.0, text="no such order")
+                report.setField(m.ORD_REJ_REASON, m.UNKNOWN_ORDER)
                 self._status_marker(report)
                 self._outbox.put((report, session_id))
                 return
