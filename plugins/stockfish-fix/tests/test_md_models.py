@@ -199,3 +199,22 @@ def test_a_gap_fill_over_the_session_resyncs_every_book(
     for symbol in ("AAA", "BBB"):
         records = venue_records(venue.md_history(symbol), symbol)
         assert never_wrong(published_books(recorder.updates, symbol), records) == []
+
+
+def test_a_venue_refusing_snapshot_requests_is_resynced_by_subscribing_again(
+        make_venue: Callable[..., Any], connect_to: Connect) -> None:
+    venue = make_venue(snapshot_requests=False)
+    connector, recorder = connect_to(venue, md_resync_initial_delay=0.05)
+    assert connector.subscribe_orderbook("AAA", 100)
+    assert recorder.wait(lambda: len(published_books(recorder.updates, "AAA")) >= 3, T)
+    venue.inject_market_data("AAA", "change_unknown")
+    assert wait_until(lambda: connector.get_stats()["fix"].get("md_resyncs_completed") == 1,
+                      T), connector.get_stats()["fix"]
+    stats = connector.get_stats()
+    assert stats["data_errors_by_kind"]["md_snapshot_request_rejected"] == 1
+    assert stats["fix"]["md_resubscriptions"] == 1
+    before = len(published_books(recorder.updates, "AAA"))
+    assert recorder.wait(lambda: len(published_books(recorder.updates, "AAA")) > before + 5, T)
+    records = venue_records(venue.md_history("AAA"), "AAA")
+    assert never_wrong(published_books(recorder.updates, "AAA"), records) == []
+    assert connector.subscriptions  # still subscribed

@@ -51,8 +51,8 @@ class _Subscription:
     """One symbol's venue subscription and its book."""
 
     __slots__ = ("active", "allow_negative", "book", "depth", "detected", "error", "model",
-                 "next_rpt_seq", "price", "ready", "req_id", "stale_cause", "stale_since",
-                 "symbol", "undecided")
+                 "next_rpt_seq", "price", "ready", "req_id", "resubscribe", "stale_cause",
+                 "stale_since", "symbol", "undecided")
 
     def __init__(self, symbol: str, req_id: str, model: str, allow_negative: bool) -> None:
         self.symbol = symbol
@@ -72,6 +72,8 @@ class _Subscription:
         self.next_rpt_seq: int | None = None  # RptSeq the next entry must carry
         self.stale_since: float | None = None  # monotonic time the book went stale
         self.stale_cause: str | None = None
+        # The venue refused a snapshot alone (263=0): resync by subscribing again instead.
+        self.resubscribe = False
 
 
 class FIXMarketData:
@@ -237,12 +239,21 @@ class FIXMarketData:
             return False
         if not self._logged_on.is_set():
             return False
+        depth = self.settings.market_depth
+        if sub.resubscribe:  # a new subscription's snapshot: the old one is ended first
+            self.fix_counters["md_resubscriptions"] += 1
+            self._send(m.encode_md_request(sub.req_id, symbol, self.version, subscribe=False,
+                                           depth=depth))
+            self._req_symbols.pop(sub.req_id, None)
+            sub.req_id = f"MD{self._tag}-{next(self._ids)}"
+            self._req_symbols[sub.req_id] = symbol
+            return self._send(m.encode_md_request(sub.req_id, symbol, self.version,
+                                                  depth=depth))
         req_id = f"MD{self._tag}-S{next(self._ids)}"
         self._req_symbols[req_id] = symbol
         self.fix_counters["md_snapshot_requests"] += 1
         return self._send(m.encode_md_request(req_id, symbol, self.version,
-                                              snapshot_only=True,
-                                              depth=self.settings.market_depth))
+                                              snapshot_only=True, depth=depth))
 
     def _stale_from_undecodable(self, msg: Any) -> None:
         """A market-data message that did not decode may have held updates for any book
@@ -436,6 +447,7 @@ class FIXMarketData:
             return
         if req_id != sub.req_id:  # a resync's snapshot request: the subscription stands
             self.record_data_error("md_snapshot_request_rejected", f"{symbol}: {reason}")
+            sub.resubscribe = True  # the next attempt subscribes again instead
             return
         sub.error = reason
         sub.active = False

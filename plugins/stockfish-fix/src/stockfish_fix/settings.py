@@ -140,10 +140,12 @@ class FIXSettings(ConnectorSettings):
     - ``reset_on_logon``: send ResetSeqNumFlag on every Logon. ``None`` (default) resets
       with the memory store (which cannot remember sequence numbers) and keeps them with
       the file store.
-    - ``store``: ``file`` (default; sequence numbers and sent messages survive a restart, in
-      ``store_path``) or ``memory`` (tests).
-    - ``store_path``: the file store's directory (default ``~/.stockfish-rt/fix/store``).
-    - ``log_path``: directory for QuickFIX's session logs (empty: no session log).
+    - ``store``: ``file`` (default; sequence numbers survive a restart, in ``store_path``;
+      message bodies only to resend orders) or ``memory`` (tests).
+    - ``store_path``: the file store's directory (default ``~/.stockfish-rt/fix/store``),
+      created 0700 with files 0600; it never holds the Logon's credentials.
+    - ``log_path``: directory for the session logs (empty: no session log); files 0600,
+      credentials (553/554/925...) masked.
     - ``data_dictionary``: a dictionary file (the application dictionary) or a directory
       holding ``FIX42.xml``/``FIX44.xml``/``FIX50SP2.xml``/``FIXT11.xml``; empty uses the
       dictionaries installed with quickfix (``<sys.prefix>/share/quickfix``).
@@ -161,14 +163,16 @@ class FIXSettings(ConnectorSettings):
       replaces as PossDup instead of gap-filling them (off: a stale order is never replayed).
     - ``md_book_model``: how the venue keys its market-data books: ``auto`` (default:
       detected from what arrives), ``top_of_book``, ``price_level``, ``entry_id``,
-      ``position`` or ``snapshot_only`` (see :mod:`stockfish_fix.book`);
-      ``md_book_models`` overrides it per symbol.
+      ``position`` or ``snapshot_only``; ``md_book_models`` overrides it per symbol (the
+      models, their detection and the resync: the FIX README, "Market-data books").
     - ``negative_price_symbols``: instruments whose prices may be zero or negative
       (spreads); ``"*"`` for every one. Elsewhere such a price is an inconsistency.
     - ``allow_crossed_books``: publish a crossed book (bid at or above the offer, as in an
       auction) instead of resynchronising it.
     - ``md_resync_initial_delay`` / ``md_resync_max_delay``: a book found inconsistent is
-      re-requested at once, then after these (doubling) while no snapshot is accepted.
+      marked stale (nothing published, listed by ``stale_symbols()`` and health) and its
+      snapshot re-requested at once, then after these delays (doubling, with jitter) until
+      one is accepted.
     - ``tick_sizes``: price increment per symbol (``"*"``: the default), as text
       (``"0.01"``): prices are sent as whole ticks and any other price is refused.
     - ``order_tags``: custom fields on every order and replace (FIX tag number -> value);
@@ -178,8 +182,9 @@ class FIXSettings(ConnectorSettings):
       ``logon_refusal_delay``: seconds at least between a refused Logon and the next (a
       venue in maintenance gets time, an account is not locked out by fast retries).
     - ``on_seq_mismatch``: a venue that refuses our MsgSeqNum (or sends one lower than
-      ours) fails the connect with both numbers (``fail``, default) or makes the next Logon
-      reset both sides to 1 (``reset``: ResetSeqNumFlag).
+      ours) fails the connect with both numbers and the remedy, and stops reconnecting
+      (``fail``, default), or logs on again at once resetting both sides to 1 (``reset``:
+      ResetSeqNumFlag; the FIX README, "Session policies").
     - ``session_settings``: extra raw QuickFIX session settings for venue quirks.
     - ``session_config``: a complete QuickFIX configuration to use as is (its first
       session); empty (default) builds one from the settings above.

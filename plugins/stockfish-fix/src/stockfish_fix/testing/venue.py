@@ -107,7 +107,7 @@ class FIXVenue:
                  status_repeats_fills: bool = True, burst: int = 0,
                  book_model: str | dict[str, str] = "price_level", depth: int = 10,
                  orders_per_level: int = 3, spread_symbols: tuple[str, ...] = (),
-                 rpt_seq: bool | None = None) -> None:
+                 rpt_seq: bool | None = None, snapshot_requests: bool = True) -> None:
         self.version = version
         self.symbols = tuple(symbols)
         self.clients = tuple(clients)
@@ -133,6 +133,8 @@ class FIXVenue:
         self.book_model = book_model
         self.depth = depth
         self.rpt_seq = version == "FIX50SP2" if rpt_seq is None else rpt_seq
+        # False: a snapshot alone (263=0) is refused with a Y, as some venues do.
+        self.snapshot_requests = snapshot_requests
         self.port = 0
         self.tag = f"{os.getpid() % 1000}{int(time.time() * 1000) % 100000}"
         self.engine = Engine(self.symbols, seed=seed, levels=levels, top_size=top_size,
@@ -712,6 +714,10 @@ class FIXVenue:
                     continue
                 if kind == "1" and self.burst:
                     self._reset_burst_level(symbol)
+                if kind == "0" and not self.snapshot_requests:
+                    self._outbox.put((self._md_reject(
+                        req_id, "snapshot requests not supported", reason="5"), session_id))
+                    continue
                 if kind == "0" and self._crossed_snapshots > 0:
                     self._crossed_snapshots -= 1
                     publisher = self.publishers[symbol]
@@ -749,11 +755,11 @@ class FIXVenue:
         publisher.update(*self.engine.books[symbol])
         self._outbox.put((burst, session_id))
 
-    def _md_reject(self, req_id: str, text: str) -> Any:
+    def _md_reject(self, req_id: str, text: str, reason: str = "0") -> Any:
         msg = fix.Message()
         msg.getHeader().setField(35, "Y")
         msg.setField(m.MD_REQ_ID, req_id)
-        msg.setField(m.MD_REQ_REJ_REASON, "0")
+        msg.setField(m.MD_REQ_REJ_REASON, reason)
         msg.setField(m.TEXT, text)
         return msg
 
