@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, str | None]] = {
     "startup": ("benchmarks.bench_startup", None),
     "router": ("benchmarks.bench_router", None),
     "manager": ("benchmarks.bench_manager", None),
+    "journal": ("benchmarks.bench_journal", None),
     "memory": ("benchmarks.bench_memory", None),
     "zmq": ("benchmarks.bench_zmq", "stockfish_zmq"),
     "fix": ("benchmarks.bench_fix", "stockfish_fix"),

@@ -37,18 +37,18 @@ class Venue:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stockfish_fix.testing", "--burst", str(burst),
              "--no-ticks", "--duration", "900"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.entry: dict[str, Any] = json.loads(self.proc.stdout.readline())
         self.entry.pop("type")
 
     def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
+        self.proc.terminate()  # SIGTERM: the venue stops cleanly
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(5)
 
 
 # ---------------------------------------------------------------------------- raw QuickFIX

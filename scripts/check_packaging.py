@@ -3,9 +3,11 @@
 For ``core/``, each ``plugins/*/`` and each ``examples/*/`` with a ``pyproject.toml``:
 
 1. versions: every ``__about__.py`` holds the same ``__version__`` and every plugin requires
-   ``stockfish-core>=`` that version (one release train, kept in step);
+   ``stockfish-core>=`` that version (one release train, kept in step); metadata: each
+   package has a copy of LICENSE, the project URLs and ``py.typed``;
 2. ``python -m build`` (sdist, then the wheel built from that sdist) and ``twine check``;
-3. the core wheel ships the ``new-connector`` templates;
+3. the core wheel ships the ``new-connector`` templates; every wheel its ``py.typed`` and
+   LICENSE;
 4. a fresh venv gets the wheels (dependencies from the index or pip's wheel cache: quickfix,
    which stockfish-fix needs, compiles from source for minutes unless pip has built it
    before, so the install is bounded by ``--install-timeout``), ``pip check`` passes, and
@@ -96,6 +98,49 @@ def check_versions(root: Path = ROOT) -> list[str]:
     return problems
 
 
+URL_KEYS = ("Homepage", "Documentation", "Source", "Changelog", "Issues")
+
+
+def check_metadata(root: Path = ROOT) -> list[str]:
+    """Every package has the repository's LICENSE, the same project URLs and ``py.typed``."""
+    problems: list[str] = []
+    license_text = (root / "LICENSE").read_text(encoding="utf-8") \
+        if (root / "LICENSE").is_file() else None
+    if license_text is None:
+        problems.append("no LICENSE at the top of the repository")
+    homepages = set()
+    for pkg in packages(root):
+        meta = project(pkg)["project"]
+        name = meta["name"]
+        own = pkg / "LICENSE"
+        if not own.is_file() or own.read_text(encoding="utf-8") != license_text:
+            problems.append(f"{name}: {own.relative_to(root)} must be a copy of LICENSE")
+        urls = meta.get("urls", {})
+        missing = [key for key in URL_KEYS if key not in urls]
+        if missing:
+            problems.append(f"{name}: [project.urls] lacks {', '.join(missing)}")
+        homepages.add(urls.get("Homepage"))
+        import_name = name.replace("-", "_")
+        if not (pkg / "src" / import_name / "py.typed").is_file():
+            problems.append(f"{name}: src/{import_name}/py.typed is missing")
+    if len(homepages) > 1:
+        problems.append(f"the packages name different homepages: {sorted(map(str, homepages))}")
+    return problems
+
+
+def check_wheels(dist: Path) -> list[str]:
+    """Each wheel carries its ``py.typed`` and the license text."""
+    problems = []
+    for wheel in sorted(dist.glob("*.whl")):
+        names = zipfile.ZipFile(wheel).namelist()
+        package = wheel.name.split("-")[0]
+        if f"{package}/py.typed" not in names:
+            problems.append(f"{wheel.name}: no {package}/py.typed")
+        if not any(n.endswith("/LICENSE") and ".dist-info/" in n for n in names):
+            problems.append(f"{wheel.name}: no LICENSE in its .dist-info")
+    return problems
+
+
 def run(cmd: list[str], timeout: float = 600.0,
         **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` bounded by ``timeout``; a timeout is a failed run (returncode -1)."""
@@ -182,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--find-links", action="append", default=[],
                         help="extra directory of wheels for pip (e.g. a prebuilt quickfix)")
     args = parser.parse_args(argv)
-    problems = check_versions()
+    problems = check_versions() + check_metadata()
     pkgs = packages()
     print(f"packages: {', '.join(project(p)['project']['name'] for p in pkgs)} "
           f"(version {version_of(pkgs[0])})")
@@ -195,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                 old.unlink()
             problems += build_all(pkgs, dist)
             problems += check_core_wheel(dist)
+            problems += check_wheels(dist)
             if not problems:
                 problems += install_and_list(pkgs, dist, where,
                                              install_timeout=args.install_timeout,

@@ -72,3 +72,20 @@ def test_generated_packages_follow_the_core_version(tmp_path: Path) -> None:
     render_package("acme_fx", tmp_path / "pkg")
     text = (tmp_path / "pkg" / "pyproject.toml").read_text(encoding="utf-8")
     assert f'"stockfish-core>={__version__}"' in text
+
+
+def test_every_package_has_the_license_urls_and_py_typed(check_packaging: ModuleType) -> None:
+    assert check_packaging.check_metadata(ROOT) == []
+
+
+def test_a_package_without_its_license_copy_is_reported(check_packaging: ModuleType,
+                                                        tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "core", root / "core", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "plugins").mkdir()
+    (root / "examples").mkdir()
+    shutil.copy(ROOT / "LICENSE", root / "LICENSE")
+    assert check_packaging.check_metadata(root) == []
+    (root / "core" / "LICENSE").write_text("All rights reserved\n", encoding="utf-8")
+    assert check_packaging.check_metadata(root) == [
+        "stockfish-core: core/LICENSE must be a copy of LICENSE"]

@@ -19,6 +19,7 @@ from stockfish_core.settings import ConnectorSettings
 EXPECTED = {
     "pyproject.toml", "README.md", "example.yaml", "src/stockfish_acme_fx/__about__.py",
     "src/stockfish_acme_fx/__init__.py", "src/stockfish_acme_fx/plugin.py",
+    "src/stockfish_acme_fx/py.typed",
     "src/stockfish_acme_fx/settings.py", "src/stockfish_acme_fx/connector.py",
     "src/stockfish_acme_fx/testing/__init__.py", "src/stockfish_acme_fx/testing/__main__.py",
     "src/stockfish_acme_fx/testing/venue.py", "tests/test_acme_fx.py",

@@ -97,7 +97,7 @@ BAD_INPUTS = [
     ({"connectors": {"vault": {"password": "${MISSING_VAR}"}}}, "connectors.vault.password: environment variable MISSING_VAR is not set"),
     ({"connectors": {"x": {"type": "fax"}}}, "connectors.x.type: unknown connector type 'fax'"),
     ({"connectors": {"vault": {"enabled": "sometimes"}}}, "connectors.vault.enabled: expected true or false"),
-    ({"connectors": {"a": {"type": "vault", "primary": True}, "b": {"type": "vault", "primary": True}}}, "connectors: only one connector may be primary"),
+    ({"connectors": {"a": {"type": "vault", "primary": True}, "b": {"type": "vault", "primary": True}}}, "connectors.b.primary: only one connector may be primary, got a, b"),
     ({"connectors": {"vault": "yes"}}, "connectors.vault: expected a mapping, got str"),
     ({"connectors": {"bad-name": {}}}, "connectors.bad-name: connector names must be identifiers"),
     ({"manager": {"failover_strategy": "fastest"}}, "manager.failover_strategy: expected one of round_robin, primary_backup, best_available"),

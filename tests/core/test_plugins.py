@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,14 +62,45 @@ def test_heavy_libraries_are_not_imported_at_discovery() -> None:
     assert out.strip() == "[]"
 
 
-def test_every_hookspec_is_documented() -> None:
-    specs = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction)
-             if n.startswith("stockfish_")]
+def _hookspecs() -> dict[str, list[str]]:
+    return {name: list(inspect.signature(func).parameters)
+            for name, func in inspect.getmembers(hookspecs, inspect.isfunction)
+            if name.startswith("stockfish_")}
+
+
+def test_every_hookspec_is_documented_with_its_exact_signature() -> None:
+    specs = _hookspecs()
     assert len(specs) >= 6
     contract = (ROOT / "docs" / "plugin-contract.md").read_text()
-    for name in specs:
+    for name, params in specs.items():
         assert inspect.getdoc(getattr(hookspecs, name)), f"{name} has no docstring"
-        assert f"`{name}" in contract, f"{name} is not in docs/plugin-contract.md"
+        documented = re.findall(rf"`{name}\(([^)]*)\)`", contract)
+        assert documented, f"{name} has no signature in docs/plugin-contract.md"
+        for args in documented:
+            assert [a.strip() for a in args.split(",") if a.strip()] == params, \
+                f"docs/plugin-contract.md gives {name}({args}), the spec is {params}"
+
+
+def test_every_hookspec_is_exercised_by_a_test() -> None:
+    """Each hook has an implementation with the spec's exact arguments in a test (or in a
+    plugin the tests load), as datasette checks its own hooks."""
+    sources = [p.read_text() for folder in ("tests", "plugins", "examples", "core/src")
+               for p in (ROOT / folder).rglob("*.py") if ".venv" not in p.parts]
+    implemented: dict[str, set[tuple[str, ...]]] = {}
+    for text in sources:
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                    node.name.startswith("stockfish_") and node.decorator_list:
+                args = tuple(a.arg for a in node.args.args if a.arg != "self")
+                implemented.setdefault(node.name, set()).add(args)
+    tests_text = "\n".join(p.read_text() for folder in ("tests", "plugins", "examples")
+                           for p in (ROOT / folder).rglob("test_*.py"))
+    for name, params in _hookspecs().items():
+        assert name in tests_text, f"no test exercises {name}"
+        if name in ("stockfish_register_connectors", "stockfish_simulated_venues"):
+            continue  # implemented by registry.connector_types / simulated_venues
+        assert tuple(params) in implemented.get(name, set()), \
+            f"no test implements {name}({', '.join(params)})"
 
 
 class Recording:

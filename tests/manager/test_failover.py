@@ -124,6 +124,21 @@ def test_arbitration_switches_and_switches_back(make_manager: Make) -> None:
         assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
 
 
+def test_a_backup_carries_a_symbol_the_preferred_feed_never_quotes(make_manager: Make) -> None:
+    """At start-up the preferred feed has ``stale_after`` to deliver a symbol first (the
+    feeds answer in any order); one that never quotes it leaves it to the next feed."""
+    manager = make_manager(("a", "b"), arbitration=ArbitrationConfig(
+        enabled=True, stale_after=0.3, feeds=["a", "b"]))
+    got: list[str] = []
+    manager.arbitrated_router.subscribe(lambda u: got.append(u.source), DataType.PRICE_TICK)
+    assert manager.start_all()
+    manager.subscribe_price("QQQ", connectors="b")  # "a" is live but never quotes QQQ
+    assert wait_until(lambda: len(got) >= 20, 5)
+    assert set(got) == {"b"}
+    stats = manager.get_stats()["manager"]["arbitration"]
+    assert stats["active"]["QQQ"] == "b" and stats["suppressed"] >= 1
+
+
 def test_silent_connection_is_caught_by_the_health_check(make_manager: Make) -> None:
     manager = make_manager(("a",), primary="a", heartbeat_interval=0.1)
     assert manager.start_all()

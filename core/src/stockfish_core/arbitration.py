@@ -60,14 +60,29 @@ class FeedArbitrator:
             self.output.publish(update)
             return
         if active is None:
-            self._first_seen[symbol] = seen[update.source]
-        if (active is None and update.source in self.preference(symbol)) or (
-                active is not None and self._outranks(symbol, update.source, active)):
-            self._switch(symbol, update.source, "preferred feed is live"
-                         if active is not None else "first feed")
+            first = self._first_seen.setdefault(symbol, seen[update.source])
+            if self._may_start(symbol, update.source, seen[update.source] - first):
+                self._switch(symbol, update.source, "first feed")
+                self.output.publish(update)
+            else:
+                self.suppressed += 1
+        elif self._outranks(symbol, update.source, active):
+            self._switch(symbol, update.source, "preferred feed is live")
             self.output.publish(update)
         else:
             self.suppressed += 1
+
+    def _may_start(self, symbol: str, source: str, waited_ns: int) -> bool:
+        """Whether ``source`` may start carrying ``symbol``: it is the most preferred feed
+        that is connected, or that one has not delivered within ``stale_after`` of the
+        symbol's first update (feeds answer a new subscription in any order)."""
+        order = self.preference(symbol)
+        if source not in order:
+            return False
+        connectors = self.connectors()
+        best = next((name for name in order if (c := connectors.get(name)) is not None
+                     and c.is_connected), None)
+        return source == best or waited_ns >= self.stale_after_ns
 
     def _outranks(self, symbol: str, candidate: str, active: str) -> bool:
         """A feed not in the symbol's preference list never carries it."""
@@ -145,6 +160,12 @@ class FeedArbitrator:
 
     def active_feeds(self) -> dict[str, str | None]:
         return dict(self._active)
+
+    def feed_ages(self) -> dict[str, dict[str, float]]:
+        """Seconds since each feed last delivered each symbol."""
+        now = time.monotonic_ns()
+        return {symbol: {feed: (now - seen) / 1e9 for feed, seen in list(feeds.items())}
+                for symbol, feeds in list(self._last_seen.items())}
 
     def get_stats(self) -> dict[str, Any]:
         return {"active": self.active_feeds(), "switches": self.switches,

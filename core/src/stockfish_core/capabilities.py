@@ -25,6 +25,12 @@ class Capabilities:
     )
     data_only: bool = False
     supports_replace: bool = False
+    #: The venue reports positions (otherwise they are derived from fills).
+    positions: bool = False
+    #: The venue reports account values (``get_account``).
+    account: bool = False
+    #: The venue serves historical bars (``get_historical_bars``).
+    history: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,4 +39,7 @@ class Capabilities:
             "time_in_force": sorted(t.value for t in self.time_in_force),
             "data_only": self.data_only,
             "supports_replace": self.supports_replace,
+            "positions": self.positions,
+            "account": self.account,
+            "history": self.history,
         }

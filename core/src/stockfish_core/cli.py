@@ -2,7 +2,8 @@
 
 Subcommands: ``plugins`` (what is installed), ``check`` (validate a configuration),
 ``run`` (run connectors from a configuration), ``demo`` (everything against the simulated
-venues), ``new-connector`` (scaffold a plugin package). The benchmarks run from a checkout
+venues), ``venues`` (the simulated venues on fixed ports, by hand), ``new-connector``
+(scaffold a plugin package). The benchmarks run from a checkout
 with ``python -m benchmarks``.
 """
 
@@ -51,24 +52,31 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from stockfish_core.config import dump_config, load_config
+    from stockfish_core.config import dump_config, load_config, problem_lines
     from stockfish_core.errors import ConfigError
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"{args.config}: invalid configuration", file=sys.stderr)
-        for path, message in exc.problems:
-            print(f"  {path}: {message}" if path else f"  {message}", file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{args.config}: invalid configuration ({count} problem"
+              f"{'s' if count != 1 else ''})", file=sys.stderr)
+        for line in problem_lines(exc):
+            print(f"  {line}", file=sys.stderr)
         return 1
+    for path, message in config.warnings:
+        print(f"{args.config}: warning: {path}: {message}", file=sys.stderr)
     dumped = dump_config(config)
     if args.json:
-        print(json.dumps(dumped, indent=2, default=str))
+        print(json.dumps({**dumped, "warnings": [{"path": p, "message": m}
+                                                 for p, m in config.warnings]},
+                         indent=2, default=str))
     else:
         import yaml
 
         print(yaml.safe_dump(dumped, sort_keys=False), end="")
-        print(f"# {args.config}: OK ({len(config.connectors)} connector(s) enabled)")
+        print(f"# {args.config}: OK ({len(config.connectors)} connector(s) enabled"
+              f"{f', {len(config.warnings)} warning(s)' if config.warnings else ''})")
     return 0
 
 
@@ -76,6 +84,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 _DELEGATED = (
     ("run", "stockfish_core.runner", "run the configured connectors"),
     ("demo", "stockfish_core.demo", "run everything against the simulated venues"),
+    ("venues", "stockfish_core.venues", "start the simulated venues on fixed ports"),
     ("new-connector", "stockfish_core.scaffold", "scaffold a new connector plugin package"),
 )
 

@@ -16,8 +16,11 @@ Shape (the seed's)::
 
 The seed's environment variables (``IBKR_HOST``, ``FIX_SENDER_ID``, ``ZMQ_ENDPOINTS``, ...)
 override the file; each settings class lists its own in ``ENV_OVERRIDES``. They apply to
-the connector named like its type, or to the only connector of that type. Every problem is
-reported at once, each with its path: ``connectors.fix.port: expected an int, got 'abc'``.
+the connector named like its type, or to the only connector of that type.
+
+Every problem is reported in one pass, in file order, each with its path
+(``connectors.fix.port: expected an int, got 'abc'``): YAML duplicate keys, ``${VAR}``
+references, types, enums and ranges field by field, then the rules that span fields.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ import enum
 import math
 import os
 import re
+import threading
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +50,19 @@ __all__ = [
     "ManagerConfig",
     "dump_config",
     "load_config",
+    "problem_lines",
 ]
 
 STRATEGIES = ("round_robin", "primary_backup", "best_available")
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENVELOPE = ("enabled", "primary", "type")
+_SECTIONS = ("connectors", "manager", "plugins")
+#: Integers beyond this do not fit the 64-bit fields every venue library uses.
+INT64_MAX = 2**63 - 1
+# Settings holding seconds (float or int): bounded by threading.TIMEOUT_MAX, past which a
+# wait raises OverflowError in the thread that uses them. A field may also say so with
+# ``metadata={"seconds": True}``.
+_SECONDS_NAME = re.compile(r"(?:^|_)(?:interval|timeout|delay|after|ttl|watchdog|latency)$")
 
 
 def _positive(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
@@ -61,6 +73,14 @@ def _positive(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type
 def _strategy(_: Any, __: Any, value: str) -> None:
     if value not in STRATEGIES:
         raise ValueError(f"expected one of {', '.join(STRATEGIES)}, got {value!r}")
+
+
+def _one_of(*choices: str) -> Any:
+    def check(_: Any, __: Any, value: str) -> None:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+
+    return check
 
 
 @attrs.frozen(kw_only=True)
@@ -88,6 +108,16 @@ class ManagerConfig:
     - ``stop_timeout``: seconds ``stop_all`` waits for the connectors to close.
     - ``order_timeout``: accepted for the seed's configuration shape; not used yet.
     - ``arbitration``: market-data arbitration (below).
+    - ``journal``: the order journal (crash safety): ``auto`` (a file of its own under the
+      user's data directory for a configuration file; none for a configuration given as a
+      mapping), ``off``, ``memory`` (tests only: no crash safety) or a file path.
+    - ``journal_sync``: ``normal`` (a committed record survives the death of the process)
+      or ``full`` (an fsync per commit: it survives a power cut too, at about 1-2 ms per
+      order).
+    - ``journal_retention_days``: terminal orders are compacted after this many days.
+    - ``on_stop``: what stopping does to resting orders: ``leave`` them working, or
+      ``cancel_open`` (cancel them and wait up to ``cancel_timeout`` seconds for the
+      acknowledgements).
     """
 
     failover_strategy: str = attrs.field(default="best_available", validator=_strategy)
@@ -95,6 +125,11 @@ class ManagerConfig:
     stop_timeout: float = attrs.field(default=5.0, validator=_positive)
     order_timeout: float = attrs.field(default=5.0, validator=_positive)
     arbitration: ArbitrationConfig = attrs.field(factory=ArbitrationConfig)
+    journal: str = "auto"
+    journal_sync: str = attrs.field(default="normal", validator=_one_of("normal", "full"))
+    journal_retention_days: float = attrs.field(default=7.0, validator=_positive)
+    on_stop: str = attrs.field(default="leave", validator=_one_of("leave", "cancel_open"))
+    cancel_timeout: float = attrs.field(default=10.0, validator=_positive)
 
 
 @attrs.frozen(kw_only=True)
@@ -114,10 +149,74 @@ class ConnectorConfig:
 
 @attrs.frozen(kw_only=True)
 class AppConfig:
+    """A validated configuration. ``warnings`` lists ``(path, message)`` pairs for what is
+    legal but probably not meant (nothing enabled, a disabled feed in the arbitration)."""
+
     connectors: dict[str, ConnectorConfig] = attrs.field(factory=dict)
     disabled: list[str] = attrs.field(factory=list)
     manager: ManagerConfig = attrs.field(factory=ManagerConfig)
     plugins: list[str] | None = None
+    #: The configuration file's absolute path (None for a mapping).
+    source: str | None = None
+    warnings: list[tuple[str, str]] = attrs.field(factory=list)
+
+
+# --------------------------------------------------------------------------- problems
+class _Problems:
+    """Problems as they are found, sorted into file order at the end: each problem sits at
+    its own line (a duplicate key), or at its path's, or at the nearest parent path the
+    file has (a required setting that is missing sits at its connector). A mapping given
+    in code has no lines: its key order stands in for them."""
+
+    def __init__(self, lines: Mapping[str, int], order: Mapping[str, int]) -> None:
+        self.lines = lines
+        self.order = order
+        self.items: list[tuple[str, str, int | None]] = []
+
+    def add(self, path: str, message: str, line: int | None = None) -> None:
+        self.items.append((path, message, line))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _nearest(self, table: Mapping[str, int], path: str) -> int | None:
+        while path:
+            found = table.get(path)
+            if found is not None:
+                return found
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return None
+
+    def line_of(self, path: str) -> int | None:
+        return self._nearest(self.lines, path)
+
+    def position(self, path: str, line: int | None = None) -> int:
+        if self.lines:
+            found = line if line is not None else self.line_of(path)
+        else:
+            found = self._nearest(self.order, path)
+        return found if found is not None else -1
+
+    def error(self) -> ConfigError:
+        ordered = sorted(self.items, key=lambda item: self.position(item[0], item[2]))
+        return ConfigError([(path, message) for path, message, _ in ordered],
+                           [line if line is not None else self.line_of(path)
+                            for path, _, line in ordered])
+
+
+def _key_order(value: Any, path: str, order: dict[str, int]) -> None:
+    """Number every path of ``value`` in the order a reader meets it."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            order.setdefault(sub, len(order))
+            _key_order(item, sub, order)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            sub = f"{path}[{index}]"
+            order.setdefault(sub, len(order))
+            _key_order(item, sub, order)
 
 
 # --------------------------------------------------------------------------- converter
@@ -125,23 +224,33 @@ def _describe(value: Any) -> str:
     return repr(value) if not isinstance(value, Secret) else MASK
 
 
+def _type_name(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
 def _strict_int(value: Any, _: type) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected an int, got {value!r}")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-        return int(value)
-    raise ValueError(f"expected an int, got {_describe(value)}")
+        result = value
+    elif (isinstance(value, float) and value.is_integer()) or (
+            isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value)):
+        result = int(value)
+    else:
+        raise ValueError(f"expected an int, got {_describe(value)}")
+    if abs(result) > INT64_MAX:
+        raise ValueError(f"{result} is out of range (at most {INT64_MAX}, a 64-bit integer)")
+    return result
 
 
 def _strict_float(value: Any, _: type) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a number, got {value!r}")
     if isinstance(value, (int, float)):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:
+            raise ValueError(f"{value} is out of range for a number") from None
     elif isinstance(value, str):
         try:
             result = float(value)
@@ -231,17 +340,13 @@ def _make_converter() -> cattrs.Converter:
 _converter = _make_converter()
 
 
-# --------------------------------------------------------------------------- errors
-def _flatten(exc: BaseException, path: str, out: list[tuple[str, str]]) -> None:
+# --------------------------------------------------------------------------- structuring
+def _flatten(exc: BaseException, path: str, out: _Problems) -> None:
+    """A cattrs error (possibly a group) as one problem per leaf, each with its path."""
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         for key in sorted(exc.extra_fields, key=str):
-            if not isinstance(key, str):  # YAML allows null, number or complex keys
-                out.append((path, f"setting names must be text, got {key!r}"))
-                continue
-            hint = difflib.get_close_matches(key, known, n=1)
-            out.append((f"{path}.{key}", "unknown setting" +
-                        (f" (did you mean {hint[0]!r}?)" if hint else "")))
+            out.add(f"{path}.{key}", "unknown setting" + _hint(key, known))
         return
     if isinstance(exc, cattrs.errors.BaseValidationError):
         with_notes, without = exc.group_exceptions()
@@ -255,90 +360,133 @@ def _flatten(exc: BaseException, path: str, out: list[tuple[str, str]]) -> None:
             _flatten(sub, path, out)
         return
     if isinstance(exc, KeyError):
-        out.append((f"{path}.{exc.args[0]}" if exc.args else path, "required setting missing"))
+        out.add(f"{path}.{exc.args[0]}" if exc.args else path, "required setting missing")
         return
-    out.append((path, _type_error_text(exc) if isinstance(exc, TypeError) else str(exc)))
+    out.add(path, str(exc))
 
 
-def _type_error_text(exc: TypeError) -> str:
-    text = str(exc)
-    missing = re.search(r"missing \d+ required keyword-only argument[s]?: (.*)", text)
-    if missing:
-        return f"required setting missing: {missing.group(1)}"
-    return text
+def _hint(key: Any, known: Iterable[str]) -> str:
+    if not isinstance(key, str):
+        return ""
+    match = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def _validate_all(obj: Any, path: str, out: list[tuple[str, str]]) -> None:
-    """Run every attrs validator (attrs itself stops at the first failure)."""
-    for field in attrs.fields(type(obj)):
-        value = getattr(obj, field.name)
-        if field.validator is not None:
-            try:
-                field.validator(obj, field, value)
-            except Exception as exc:
-                message = str(exc)
-                prefix = f"{field.name}: "
-                out.append((f"{path}.{field.name}", message.removeprefix(prefix)))
-        if attrs.has(type(value)):
-            _validate_all(value, f"{path}.{field.name}", out)
+_FAILED = object()
 
 
-def _structure(data: Any, cls: type, path: str, problems: list[tuple[str, str]]) -> Any:
+class _InstanceNeededError(Exception):
+    """A validator that reads other fields: run it on the whole object."""
+
+
+class _NoInstance:
+    def __getattr__(self, name: str) -> Any:
+        raise _InstanceNeededError(name)
+
+
+def _is_seconds(field: attrs.Attribute) -> bool:  # type: ignore[type-arg]
+    if "seconds" in field.metadata:
+        return bool(field.metadata["seconds"])
+    return field.type in (float, int) and bool(_SECONDS_NAME.search(field.name))
+
+
+def _structure_field(value: Any, field: attrs.Attribute, path: str,  # type: ignore[type-arg]
+                     problems: _Problems, *,
+                     deferred: list[attrs.Attribute],  # type: ignore[type-arg]
+                     source: str | None) -> Any:
+    """One setting: type, converter, validator, bounds; ``_FAILED`` after reporting."""
+    suffix = f" (from environment variable {source})" if source else ""
     before = len(problems)
+    ftype: Any = field.type
+    try:
+        if attrs.has(ftype):
+            result = _structure(value, ftype, path, problems)
+            return _FAILED if result is None else result
+        result = _converter.structure(value, ftype)
+    except Exception as exc:  # every structuring failure is a problem, never a crash
+        sub = _Problems({}, {})
+        _flatten(exc, path, sub)
+        for p, message, _ in sub.items or [(path, str(exc), None)]:
+            problems.add(p, message + suffix)
+        return _FAILED
+    converter = field.converter
+    if callable(converter):
+        try:
+            result = converter(result)
+        except (ValueError, TypeError) as exc:
+            problems.add(path, str(exc) + suffix)
+            return _FAILED
+    if field.validator is not None:
+        try:
+            field.validator(_NoInstance(), field, result)
+        except _InstanceNeededError:
+            deferred.append(field)
+        except Exception as exc:  # a validator's message is the problem
+            problems.add(path, str(exc).removeprefix(f"{field.name}: ") + suffix)
+    if _is_seconds(field) and isinstance(result, (int, float)) and \
+            not isinstance(result, bool) and result > threading.TIMEOUT_MAX:
+        problems.add(path, f"{result:g} s is more than a wait can take "
+                           f"(threading.TIMEOUT_MAX, {threading.TIMEOUT_MAX:g} s)" + suffix)
+    return _FAILED if len(problems) > before else result
+
+
+def _structure(data: Any, cls: type, path: str, problems: _Problems,
+               sources: Mapping[str, str] | None = None) -> Any:
+    """Structure ``data`` into attrs class ``cls`` field by field, in the mapping's order,
+    reporting every problem; returns the object, or None when anything was wrong."""
+    if not isinstance(data, Mapping):
+        problems.add(path, f"expected a mapping, got {_type_name(data)}")
+        return None
+    attrs.resolve_types(cls)
+    fields = {f.name: f for f in attrs.fields(cls) if f.init}
+    sources = sources or {}
+    values: dict[str, Any] = {}
+    deferred: list[attrs.Attribute] = []  # type: ignore[type-arg]
+    ok = True
+    for key, value in data.items():
+        sub = f"{path}.{key}" if path else str(key)
+        if not isinstance(key, str):
+            problems.add(path, f"setting names must be text, got {key!r}")
+            ok = False
+            continue
+        field = fields.get(key)
+        if field is None:
+            problems.add(sub, "unknown setting" + _hint(key, fields))
+            ok = False
+            continue
+        result = _structure_field(value, field, sub, problems, deferred=deferred,
+                                  source=sources.get(key))
+        if result is _FAILED:
+            ok = False
+        else:
+            values[key] = result
+    for name, field in fields.items():
+        if field.default is attrs.NOTHING and name not in data:
+            problems.add(f"{path}.{name}", "required setting missing")
+            ok = False
+    if not ok:
+        return None
     try:
         with attrs.validators.disabled():
-            obj: Any = _converter.structure(data, cls)
-    except Exception as exc:
-        _flatten(exc, path, problems)
-        if len(problems) == before:
-            problems.append((path, str(exc)))
+            obj = cls(**values)
+    except (ValueError, TypeError) as exc:  # a settings class's own cross-field check
+        problems.add(path, str(exc))
         return None
-    _validate_all(obj, path, problems)
+    before = len(problems)
+    for field in deferred:
+        try:
+            field.validator(obj, field, getattr(obj, field.name))  # type: ignore[misc]
+        except Exception as exc:
+            problems.add(f"{path}.{field.name}", str(exc).removeprefix(f"{field.name}: "))
     return obj if len(problems) == before else None
 
 
-# --------------------------------------------------------------------------- loading
-def _expand_env(value: Any, path: str, problems: list[tuple[str, str]],
-                env: Mapping[str, str]) -> Any:
-    if isinstance(value, str):
-        def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                problems.append((path, f"environment variable {name} is not set"))
-                return ""
-            return env[name]
-        return _ENV_REF.sub(sub, value)
-    if isinstance(value, dict):
-        return {k: _expand_env(v, f"{path}.{k}" if path else str(k), problems, env)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(v, f"{path}[{i}]", problems, env) for i, v in enumerate(value)]
-    return value
-
-
-def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(source, Mapping):
-        return dict(source)
-    path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([("", f"cannot read {path}: {exc.strerror or exc}")]) from None
-    import yaml
-
-    try:
-        data = yaml.load(text, Loader=_yaml_loader())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError([("", f"{path}: invalid YAML{where}: "
-                                f"{getattr(exc, 'problem', None) or exc}")]) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError([("", f"{path}: expected a mapping at the top level, "
-                                f"got {type(data).__name__}")])
-    return data
+# --------------------------------------------------------------------------- reading
+@attrs.define
+class _Document:
+    data: dict[str, Any]
+    lines: dict[str, int] = attrs.field(factory=dict)
+    problems: list[tuple[str, str, int]] = attrs.field(factory=list)
 
 
 def _yaml_loader() -> Any:
@@ -358,111 +506,360 @@ def _yaml_loader() -> Any:
     return Loader
 
 
-def _env_overrides(settings_class: type, env: Mapping[str, str]) -> dict[str, Any]:
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _NodeReader:
+    """Builds plain data from a composed YAML node tree, remembering the line of every
+    key and list item by path, and reporting duplicate keys (PyYAML keeps the last)."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.lines: dict[str, int] = {}
+        self.problems: list[tuple[str, str, int]] = []
+        self._active: set[int] = set()
+
+    def read(self, node: Any, path: str) -> Any:
+        import yaml
+
+        if id(node) in self._active:
+            self.problems.append((path, "an alias refers to itself",
+                                  node.start_mark.line + 1))
+            return None
+        if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+            self._active.add(id(node))
+            try:
+                return self._mapping(node, path)
+            finally:
+                self._active.discard(id(node))
+        if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+            self._active.add(id(node))
+            try:
+                out = []
+                for index, item in enumerate(node.value):
+                    sub = f"{path}[{index}]"
+                    self.lines.setdefault(sub, item.start_mark.line + 1)
+                    out.append(self.read(item, sub))
+                return out
+            finally:
+                self._active.discard(id(node))
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.problems.append((path, f"cannot read this value: "
+                                        f"{getattr(exc, 'problem', None) or exc}",
+                                  node.start_mark.line + 1))
+            return None
+
+    def _mapping(self, node: Any, path: str) -> dict[Any, Any]:
+        import yaml
+
+        explicit = {id(key) for key, _ in node.value if key.tag != _MERGE_TAG}
+        try:
+            self.loader.flatten_mapping(node)
+        except yaml.YAMLError as exc:
+            self.problems.append((path, f"bad merge: {getattr(exc, 'problem', None) or exc}",
+                                  node.start_mark.line + 1))
+        out: dict[Any, Any] = {}
+        first: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            key = self.read(key_node, path)
+            try:
+                hash(key)
+            except TypeError:
+                self.problems.append((path, f"a key must be text, got {_type_name(key)}", line))
+                continue
+            sub = f"{path}.{key}" if path else str(key)
+            if key in first and id(key_node) in explicit:
+                self.problems.append((sub, f"duplicate key (first at line {first[key]}); "
+                                           "YAML would silently keep the last", line))
+            elif id(key_node) in explicit:
+                first[key] = line
+                self.lines[sub] = line
+            out[key] = self.read(value_node, sub)
+        return out
+
+
+def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> _Document:
+    if isinstance(source, Mapping):
+        return _Document(dict(source))
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError([("", f"cannot read {path}: {reason}")]) from None
+    import yaml
+
+    loader: Any = None
+    try:
+        loader = _yaml_loader()(text)
+        node = loader.get_single_node()
+        reader = _NodeReader(loader)
+        data = reader.read(node, "") if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError([("", f"{path}: invalid YAML{where}: "
+                                f"{getattr(exc, 'problem', None) or exc}")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if data is None:
+        return _Document({})
+    if not isinstance(data, dict):
+        raise ConfigError([("", f"{path}: expected a mapping at the top level, "
+                                f"got {type(data).__name__}")])
+    return _Document(data, reader.lines, reader.problems)
+
+
+# --------------------------------------------------------------------------- ${VAR}
+def _expand_text(text: str, path: str, problems: _Problems, env: Mapping[str, str]) -> str:
+    """``${NAME}`` from the environment; ``$${`` is a literal ``${``. A reference that is
+    unset, empty or malformed is a problem (its name is shown, never its value)."""
+    out: list[str] = []
+    i = 0
+    while True:
+        j = text.find("$", i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        if text.startswith("$${", j):
+            out.append(text[i:j] + "${")
+            i = j + 3
+            continue
+        if not text.startswith("${", j):
+            out.append(text[i:j + 1])
+            i = j + 1
+            continue
+        end = text.find("}", j + 2)
+        if end < 0:
+            problems.add(path, f"unterminated reference {text[j:j + 24]!r}: write ${{NAME}}")
+            return text
+        name = text[j + 2:end]
+        out.append(text[i:j])
+        if not _ENV_NAME.fullmatch(name):
+            problems.add(path, f"malformed reference ${{{name}}}: a variable name is letters, "
+                               "digits and _, not starting with a digit (write $${ for a "
+                               "literal ${)")
+        elif name not in env:
+            problems.add(path, f"environment variable {name} is not set")
+        elif env[name] == "":
+            problems.add(path, f"environment variable {name} is set but empty")
+        else:
+            out.append(env[name])
+        i = end + 1
+
+
+def _expand_env(value: Any, path: str, problems: _Problems, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return _expand_text(value, path, problems, env) if "$" in value else value
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{path}.{k}" if path else str(k), problems, env)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{path}[{i}]", problems, env) for i, v in enumerate(value)]
+    return value
+
+
+def _env_overrides(settings_class: type, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """``{field: (value, variable)}`` for the class's ``ENV_OVERRIDES`` that are set."""
     table = getattr(settings_class, "ENV_OVERRIDES", None) or {}
-    return {field: env[var] for var, field in table.items() if var in env}
+    return {field: (env[var], var) for var, field in table.items() if var in env}
 
 
+# --------------------------------------------------------------------------- loading
 def load_config(
     source: str | os.PathLike[str] | Mapping[str, Any],
     env: Mapping[str, str] | None = None,
 ) -> AppConfig:
     """Read, expand, override and validate a configuration; raise :class:`ConfigError`
-    listing every problem with its path."""
+    listing every problem with its path, in file order."""
+    env = os.environ if env is None else env
+    document = _read(source)
+    order: dict[str, int] = {}
+    _key_order(document.data, "", order)
+    problems = _Problems(document.lines, order)
+    for path, message, line in document.problems:
+        problems.add(path, message, line)
+    raw = _expand_env(document.data, "", problems, env)
+    for key in raw:
+        if key not in _SECTIONS:
+            problems.add(str(key), "unknown section" + _hint(key, _SECTIONS))
+
+    plugin_names = _plugin_names(raw.get("plugins"), problems, env)
+    allowed = set(plugin_names) if plugin_names is not None else None
+    warnings: list[tuple[str, str]] = []
+
+    manager = ManagerConfig()
+    if "manager" in raw:
+        manager_raw = raw["manager"] if raw["manager"] is not None else {}
+        manager = _structure(manager_raw, ManagerConfig, "manager", problems) or manager
+    connectors, disabled = _connectors(raw.get("connectors"), "connectors" in raw, allowed,
+                                       problems, env=env, warnings=warnings)
+    _cross_checks(raw, disabled, problems, warnings)
+    if problems:
+        raise problems.error()
+    if not connectors:
+        warnings.append(("connectors", "no connector is enabled: `stockfish-rt run` would "
+                                       "have nothing to run"))
+    warnings.sort(key=lambda w: problems.position(w[0]))
+    source_path = None if isinstance(source, Mapping) else os.path.abspath(os.fspath(source))
+    return AppConfig(connectors=connectors, disabled=disabled, manager=manager,
+                     plugins=plugin_names, warnings=warnings, source=source_path)
+
+
+def _plugin_names(value: Any, problems: _Problems, env: Mapping[str, str]) -> list[str] | None:
     from stockfish_core import plugins
 
-    env = os.environ if env is None else env
-    problems: list[tuple[str, str]] = []
-    raw = _expand_env(_read(source), "", problems, env)
-    unknown_top = sorted(set(raw) - {"connectors", "manager", "plugins"})
-    for key in unknown_top:
-        hint = difflib.get_close_matches(key, ["connectors", "manager", "plugins"], n=1)
-        problems.append((key, "unknown section" + (f" (did you mean {hint[0]!r}?)"
-                                                     if hint else "")))
+    if value is None:
+        return None
+    if not (isinstance(value, list) and all(isinstance(p, str) for p in value)):
+        problems.add("plugins", f"expected a list of plugin names, got {value!r}")
+        return None
+    if plugins.ENV_VAR not in env:
+        plugins.load_plugins_once(value)
+    return value
 
-    plugin_names = raw.get("plugins")
-    if plugin_names is not None and not (
-        isinstance(plugin_names, list) and all(isinstance(p, str) for p in plugin_names)
-    ):
-        problems.append(("plugins", f"expected a list of plugin names, got {plugin_names!r}"))
-        plugin_names = None
-    if plugin_names is not None and plugins.ENV_VAR not in env:
-        plugins.load_plugins_once(plugin_names)
-    allowed = set(plugin_names) if plugin_names is not None else None
 
-    manager_raw = raw.get("manager") or {}
-    manager = ManagerConfig()
-    if not isinstance(manager_raw, dict):
-        problems.append(("manager", f"expected a mapping, got {type(manager_raw).__name__}"))
-    else:
-        manager = _structure(manager_raw, ManagerConfig, "manager", problems) \
-            or manager
+def _connectors(section: Any, present: bool, allowed: set[str] | None, problems: _Problems,
+                *, env: Mapping[str, str], warnings: list[tuple[str, str]],
+                ) -> tuple[dict[str, ConnectorConfig], list[str]]:
+    from stockfish_core import plugins
 
-    section = raw.get("connectors") or {}
     connectors: dict[str, ConnectorConfig] = {}
     disabled: list[str] = []
+    if section is None:
+        if present:
+            warnings.append(("connectors", "the section is empty"))
+        return connectors, disabled
     if not isinstance(section, dict):
-        problems.append(("connectors", f"expected a mapping, got {type(section).__name__}"))
-        section = {}
-    entries: list[tuple[str, str, dict[str, Any]]] = []
+        problems.add("connectors", f"expected a mapping, got "
+                                   f"{_type_name(section)}")
+        return connectors, disabled
+    entries: list[tuple[str, str, str, dict[str, Any]]] = []
     for name, given in section.items():
         path = f"connectors.{name}"
         if not isinstance(name, str) or not name.isidentifier():
-            problems.append((path, "connector names must be identifiers (letters, digits, _)"))
+            problems.add(path, "connector names must be identifiers (letters, digits, _)")
             continue
-        if given is not None and not isinstance(given, dict):
-            problems.append((path, f"expected a mapping, got {type(given).__name__}"))
+        if given is None:
+            problems.add(path, "empty entry: give its settings (or {} to take every default)")
             continue
-        entry = dict(given or {})
+        if not isinstance(given, dict):
+            problems.add(path, f"expected a mapping, got {_type_name(given)}")
+            continue
+        entry = dict(given)
         try:
             enabled = _strict_bool(entry.pop("enabled", True), bool)
         except ValueError as exc:
-            problems.append((f"{path}.enabled", str(exc)))
+            problems.add(f"{path}.enabled", str(exc))
             continue
         if not enabled:
             disabled.append(name)
             continue
         type_name = entry.pop("type", name)
+        type_path = f"{path}.type" if "type" in given else path
         if not isinstance(type_name, str):
-            problems.append((f"{path}.type", f"expected a string, got {type_name!r}"))
+            problems.add(f"{path}.type", f"expected a string, got {type_name!r}")
             continue
-        entries.append((name, type_name, entry))
+        entries.append((name, type_name, type_path, entry))
 
     type_counts: dict[str, int] = {}
-    for _, type_name, _ in entries:
+    for _, type_name, _, _ in entries:
         type_counts[type_name] = type_counts.get(type_name, 0) + 1
-    for name, type_name, entry in entries:
+    for name, type_name, type_path, entry in entries:
         path = f"connectors.{name}"
-        type_path = f"{path}.type" if "type" in (section[name] or {}) else path
         try:
             ctype = plugins.get_connector_type(type_name)
         except PluginError as exc:
-            problems.append((type_path, str(exc)))
+            problems.add(type_path, str(exc))
             continue
         if allowed is not None and ctype.plugin not in allowed:
-            problems.append((type_path, f"connector type {type_name!r} comes from plugin "
-                                        f"{ctype.plugin!r}, which is not in plugins: "
-                                        f"{sorted(allowed)}"))
+            problems.add(type_path, f"connector type {type_name!r} comes from plugin "
+                                    f"{ctype.plugin!r}, which is not in plugins: "
+                                    f"{sorted(allowed)}")
             continue
-        try:
-            primary = _strict_bool(entry.pop("primary", False), bool)
-        except ValueError as exc:
-            problems.append((f"{path}.primary", str(exc)))
-            primary = False
+        primary = False
+        if "primary" in entry:
+            try:
+                primary = _strict_bool(entry.pop("primary"), bool)
+            except ValueError as exc:
+                problems.add(f"{path}.primary", str(exc))
+        sources: dict[str, str] = {}
         if name == type_name or type_counts[type_name] == 1:
-            entry.update(_env_overrides(ctype.settings_class, env))
-        settings = _structure(entry, ctype.settings_class, path, problems)
-        if settings is not None:
-            connectors[name] = ConnectorConfig(name=name, type=type_name, primary=primary,
-                                               settings=settings)
-    primaries = [n for n, c in connectors.items() if c.primary]
-    if len(primaries) > 1:
-        problems.append(("connectors", f"only one connector may be primary, got "
-                                       f"{', '.join(primaries)}"))
-    if problems:
-        raise ConfigError(problems)
-    return AppConfig(connectors=connectors, disabled=disabled, manager=manager,
-                     plugins=plugin_names)
+            for field, (value, variable) in _env_overrides(ctype.settings_class, env).items():
+                entry[field] = value
+                sources[field] = variable
+        settings = _structure(entry, ctype.settings_class, path, problems, sources)
+        if settings is None:
+            continue
+        connectors[name] = ConnectorConfig(name=name, type=type_name, primary=primary,
+                                           settings=settings)
+        _connector_warnings(settings, path, warnings)
+    return connectors, disabled
+
+
+def _connector_warnings(settings: Any, path: str, warnings: list[tuple[str, str]]) -> None:
+    initial = getattr(settings, "reconnect_initial_delay", None)
+    cap = getattr(settings, "reconnect_max_delay", None)
+    if initial is not None and cap is not None and initial > cap:
+        warnings.append((f"{path}.reconnect_initial_delay",
+                         f"{initial:g} s is above reconnect_max_delay ({cap:g} s): every "
+                         f"retry waits at most {cap:g} s"))
+
+
+def _flag(entry: Mapping[str, Any], key: str, default: bool) -> bool | None:
+    try:
+        return _strict_bool(entry.get(key, default), bool)
+    except ValueError:
+        return None  # reported where the entry is structured
+
+
+def _cross_checks(raw: Mapping[str, Any], disabled: list[str], problems: _Problems,
+                  warnings: list[tuple[str, str]]) -> None:
+    """Rules that span settings, checked on what the file says even where other settings
+    of the same entries are wrong: one primary; arbitration names configured connectors."""
+    section = raw.get("connectors")
+    section = section if isinstance(section, dict) else {}
+    primaries = [name for name, entry in section.items()
+                 if isinstance(entry, dict) and _flag(entry, "enabled", True)
+                 and _flag(entry, "primary", False)]
+    for name in primaries[1:]:
+        problems.add(f"connectors.{name}.primary",
+                     f"only one connector may be primary, got {', '.join(map(str, primaries))}")
+    named = {str(name) for name in section}
+
+    def check_names(names: Any, path: str) -> None:
+        if not isinstance(names, list):
+            return  # reported where the manager section is structured
+        for index, name in enumerate(names):
+            where = f"{path}[{index}]"
+            if not isinstance(name, str):
+                continue
+            if name in disabled:
+                warnings.append((where, f"connector {name!r} is disabled"))
+            elif name not in named:
+                problems.add(where, f"no connector named {name!r}" +
+                             _hint(name, named) + _have(named))
+
+    manager = raw.get("manager")
+    arbitration = manager.get("arbitration") if isinstance(manager, dict) else None
+    if not isinstance(arbitration, dict):
+        return
+    check_names(arbitration.get("feeds"), "manager.arbitration.feeds")
+    symbols = arbitration.get("symbols")
+    if isinstance(symbols, dict):
+        for symbol, names in symbols.items():
+            check_names(names, f"manager.arbitration.symbols.{symbol}")
+
+
+def _have(named: Iterable[str]) -> str:
+    names = sorted(str(n) for n in named)
+    return f" (configured: {', '.join(names)})" if names else " (no connectors configured)"
 
 
 def dump_config(config: AppConfig) -> dict[str, Any]:
@@ -476,4 +873,13 @@ def dump_config(config: AppConfig) -> dict[str, Any]:
         out["connectors"][name] = {"enabled": False}
     if config.plugins is not None:
         out["plugins"] = list(config.plugins)
+    return out
+
+
+def problem_lines(error: ConfigError) -> list[str]:
+    """``line N  path: message`` for each problem (the ``check`` and ``run`` commands)."""
+    out = []
+    for (path, message), line in zip(error.problems, error.lines, strict=True):
+        where = f"line {line:<4} " if line is not None else ""
+        out.append(f"{where}{path}: {message}" if path else f"{where}{message}")
     return out

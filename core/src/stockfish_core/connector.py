@@ -28,8 +28,10 @@ from stockfish_core.backoff import Backoff
 from stockfish_core.capabilities import Capabilities
 from stockfish_core.connector_stats import ConnectorStats, ReconcileReport, percentile_ms
 from stockfish_core.enums import ConnectorStatus
-from stockfish_core.models import DataType, MarketUpdate, now_ns, ns_to_datetime
+from stockfish_core.errors import ConnectorError
+from stockfish_core.models import DataType, MarketUpdate, OHLCVBar, now_ns, ns_to_datetime
 from stockfish_core.order_path import OrderPath
+from stockfish_core.positions import Position, positions_from_fills
 from stockfish_core.settings import ConnectorSettings
 
 if TYPE_CHECKING:
@@ -182,6 +184,25 @@ class BaseConnector(OrderPath, ABC):
         if data_type is DataType.MACRO:
             return self.subscribe_macro()
         raise NotImplementedError(f"{type(self).__name__} must resubscribe {data_type.value}")
+
+    # ------------------------------------------------------------------ account (optional)
+    def get_positions(self) -> list[Position]:
+        """Positions at the venue. By default derived from the fills of the orders this
+        connector holds (``source="fills"``); a connector whose venue reports them
+        overrides this and declares ``capabilities.positions``."""
+        if self.data_only or self.capabilities.data_only:
+            return []
+        return positions_from_fills(self.name, self.tracked_orders())
+
+    def get_account(self) -> dict[str, Any]:
+        """Account values the venue reports (``capabilities.account``)."""
+        raise ConnectorError(f"{self.name}: this venue reports no account values")
+
+    def get_historical_bars(self, symbol: str, *, duration: str = "1 D",
+                            bar_size: str = "1 min", **options: Any) -> list[OHLCVBar]:
+        """Historical bars of ``symbol`` over ``duration`` (e.g. ``"1 D"``, ``"3600 S"``) in
+        bars of ``bar_size`` (``"1 min"``, ``"5 secs"``) (``capabilities.history``)."""
+        raise ConnectorError(f"{self.name}: this venue serves no historical data")
 
     # ------------------------------------------------------------------ status
     @property
@@ -562,6 +583,10 @@ class BaseConnector(OrderPath, ABC):
             "orders_rejected": s.orders_rejected,
             "order_errors": s.order_errors,
             "fills_applied": s.fills_applied,
+            "orders_external": s.orders_external,
+            "orders_recovered": s.orders_recovered,
+            "fills_external": s.fills_external,
+            "recovering": self.recovering,
             "duplicate_fills": s.duplicate_fills,
             "refused_transitions": s.refused_transitions,
             "open_orders": open_orders,

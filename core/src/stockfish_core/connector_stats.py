@@ -40,6 +40,7 @@ class ConnectorStats:
         "duplicates_dropped",
         "error_times",
         "fills_applied",
+        "fills_external",
         "last_error",
         "last_heartbeat_ns",
         "last_update_ns",
@@ -50,7 +51,9 @@ class ConnectorStats:
         "order_errors",
         "order_latency_ns",
         "orders_cancelled",
+        "orders_external",
         "orders_filled",
+        "orders_recovered",
         "orders_rejected",
         "orders_submitted",
         "reconnection_attempts",
@@ -84,6 +87,9 @@ class ConnectorStats:
         self.orders_rejected = 0
         self.order_errors = 0
         self.fills_applied = 0
+        self.orders_external = 0
+        self.orders_recovered = 0
+        self.fills_external = 0
         self.duplicate_fills = 0
         self.refused_transitions = 0
         self.status_changes = 0

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
 import threading
 import time
 from typing import Any, TextIO
@@ -19,6 +21,7 @@ from typing import Any, TextIO
 from stockfish_core import plugins
 from stockfish_core.errors import ConnectorError
 from stockfish_core.hookspecs import hookimpl
+from stockfish_core.lifecycle import handle_stop_signals
 from stockfish_core.manager import ExchangeManager
 from stockfish_core.models import DataType, MarketUpdate, PriceTick
 from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType
@@ -64,8 +67,10 @@ class _Observer:
 
 
 class Demo:
-    def __init__(self, duration: float, only_sim: bool, out: TextIO) -> None:
+    def __init__(self, duration: float, only_sim: bool, out: TextIO,
+                 journal_path: str = "memory") -> None:
         self.duration = max(duration, 6.0)
+        self.journal_path = journal_path
         self.only_sim = only_sim
         self.out = out
         self.started = time.monotonic()
@@ -114,7 +119,7 @@ class Demo:
         return {
             "connectors": connectors,
             "manager": {"failover_strategy": "primary_backup", "health_check_interval": 1.0,
-                        "stop_timeout": 5.0,
+                        "stop_timeout": 5.0, "journal": self.journal_path,
                         "arbitration": {"enabled": True, "stale_after": 1.0,
                                         "feeds": ["primary", "backup"]}},
         }
@@ -146,8 +151,13 @@ class Demo:
         view = StatusView(manager, self.out, use_rich=False)
         try:
             return self.show(manager, view)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the same clean stop
+            self.say(f"stopping ({exc or 'interrupted'})")
+            return 130
         finally:
             hung = manager.stop_all()
+            if manager.journal is not None:
+                manager.journal.close()
             for venue in self.venues:
                 try:
                     venue.stop()
@@ -281,4 +291,7 @@ def main(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", 0):
         # The demo narrates what happens; library warnings would repeat it.
         logging.getLogger().setLevel(logging.ERROR)
-    return Demo(args.duration, args.only_sim, sys.stdout).run()
+    handle_stop_signals(bound=30.0)
+    with tempfile.TemporaryDirectory(prefix="stockfish-demo-") as folder:
+        return Demo(args.duration, args.only_sim, sys.stdout,
+                    journal_path=os.path.join(folder, "journal.sqlite3")).run()

@@ -49,14 +49,22 @@ manager:
   failover_strategy: best_available
 ```
 
-- `${VAR}` anywhere in a value reads the environment variable `VAR` (a missing one is an
-  error naming its path). Credentials (type `Secret`) are masked in logs, reprs and
-  `stockfish-rt check`.
+- `${VAR}` anywhere in a value reads the environment variable `VAR`; one that is unset or
+  set to an empty string is an error naming its path, and so is a malformed reference
+  (`${SOME VAR}`, an unclosed `${`). `$${` is a literal `${`. Credentials (type `Secret`)
+  are masked in logs, reprs and `stockfish-rt check`.
 - The environment variables listed for a connector type override the file. They apply to the
-  connector named like its type, or to the only connector of that type.
-- `stockfish-rt check FILE` reports every problem at once, each with its path, e.g.
-  `connectors.fix.port: expected an int, got 'abc'`; an unknown setting suggests the closest
-  one.
+  connector named like its type, or to the only connector of that type; a bad value names
+  its variable.
+- `stockfish-rt check FILE` reports every problem in one pass, in file order, each with its
+  line and path, e.g. `line 5    connectors.fix.port: expected an int, got 'abc'`: types,
+  choices and ranges together with the rules across settings (one primary; the arbitration
+  names configured connectors). An unknown setting suggests the closest one. It also
+  refuses a key given twice, a connector entry with nothing under it (`fix:` alone; write
+  `fix: {}` to take every default), durations above what a wait can take
+  (`threading.TIMEOUT_MAX`) and integers past 64 bits; and it warns, without failing, about
+  an empty configuration, a disabled connector named in the arbitration and a reconnect delay
+  above its cap.
 """
 
 

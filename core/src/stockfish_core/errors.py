@@ -69,8 +69,12 @@ class JournalError(StockfishError):
 
 
 class ConfigError(StockfishError):
-    """The configuration is invalid. ``problems`` lists ``(path, message)`` pairs."""
+    """The configuration is invalid. ``problems`` lists ``(path, message)`` pairs in file
+    order; ``lines`` holds the line of each in the file (``None`` when not known)."""
 
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    def __init__(self, problems: list[tuple[str, str]],
+                 lines: list[int | None] | None = None) -> None:
         self.problems = problems
+        self.lines: list[int | None] = list(lines) if lines is not None \
+            else [None] * len(problems)
         super().__init__("\n".join(f"{path}: {msg}" if path else msg for path, msg in problems))

@@ -14,6 +14,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import enum
+import hashlib
 import itertools
 import logging
 import os
@@ -24,13 +25,20 @@ from typing import Any
 
 import attrs
 
-from stockfish_core import events, plugins
+from stockfish_core import events, lifecycle, plugins
 from stockfish_core.arbitration import FeedArbitrator
 from stockfish_core.connector import BaseConnector, ConnectorStatus
-from stockfish_core.errors import DuplicateOrderIdError, OrderRejectedError, UnknownOrderError
+from stockfish_core.errors import (
+    ConnectorError,
+    DuplicateOrderIdError,
+    OrderRejectedError,
+    UnknownOrderError,
+)
 from stockfish_core.health import HealthMonitor, health_report, health_score
-from stockfish_core.models import DataType, now_ns
+from stockfish_core.journal import MEMORY, OrderJournal, default_journal_path
+from stockfish_core.models import DataType, OHLCVBar, now_ns
 from stockfish_core.orders import Order, OrderEvent, OrderStatus
+from stockfish_core.positions import Position
 from stockfish_core.router import DataFeedRouter
 
 __all__ = ["ExchangeManager", "FailoverDecision", "FailoverStrategy"]
@@ -84,7 +92,20 @@ class ExchangeManager:
         health_check_interval: float = 30.0,
         stop_timeout: float = 5.0,
         arbitration: Any = None,
+        journal: OrderJournal | str | None = None,
+        on_stop: str = "leave",
+        cancel_timeout: float = 10.0,
     ) -> None:
+        if on_stop not in ("leave", "cancel_open"):
+            raise ValueError(f"on_stop must be 'leave' or 'cancel_open', got {on_stop!r}")
+        self.on_stop = on_stop
+        self.cancel_timeout = cancel_timeout
+        self._owns_journal = isinstance(journal, str)
+        #: The order journal every connector writes (None: orders do not survive the
+        #: process). A path opens one (``":memory:"`` for tests).
+        self.journal: OrderJournal | None = OrderJournal(journal) if isinstance(journal, str) \
+            else journal
+        self.orphaned_orders: dict[str, int] = {}
         self.failover_strategy = FailoverStrategy(failover_strategy)
         self.router = router or DataFeedRouter()
         self.health_check_interval = health_check_interval
@@ -97,6 +118,7 @@ class ExchangeManager:
         # orders a connector forgot are dropped when the index is rebuilt.
         self._owner: dict[str, str] = {}
         self._order_listeners: list[Callable[[OrderEvent], None]] = []
+        self._order_changed = threading.Condition(threading.Lock())
         self._lock = threading.RLock()
         self._rr = itertools.count()
         self._route_target: str | None = None
@@ -127,8 +149,12 @@ class ExchangeManager:
 
         config = load_config(source, env=env)
         mcfg = config.manager
+        journal = _open_journal(mcfg, config.source)
         manager = cls(mcfg.failover_strategy, health_check_interval=mcfg.health_check_interval,
-                      stop_timeout=mcfg.stop_timeout, arbitration=mcfg.arbitration)
+                      stop_timeout=mcfg.stop_timeout, arbitration=mcfg.arbitration,
+                      journal=journal, on_stop=mcfg.on_stop,
+                      cancel_timeout=mcfg.cancel_timeout)
+        manager._owns_journal = journal is not None
         for name, entry in config.connectors.items():
             connector = plugins.create_connector(entry.type, entry.settings, name=name,
                                                  router=manager.router)
@@ -153,6 +179,8 @@ class ExchangeManager:
             connector.name = name
             if connector.router is None:
                 connector.router = self.router
+            if self.journal is not None and connector.journal is None:
+                connector.journal = self.journal
             if data_only:
                 connector.data_only = True
             self.connectors[name] = connector
@@ -199,6 +227,9 @@ class ExchangeManager:
         the background when ``auto_reconnect`` is on."""
         connectors = self.list_connectors_objects()
         results: dict[str, bool] = {}
+        # A library imported while the connectors were made may have reset Ctrl-C's handler.
+        lifecycle.restore_sigint()
+        self._restore_journaled_orders(connectors)
 
         def connect(c: BaseConnector) -> None:
             c.reopen()
@@ -207,6 +238,11 @@ class ExchangeManager:
             except Exception as exc:
                 log.error("%s: connect failed: %s", c.name, exc)
                 results[c.name] = False
+            if results[c.name] and c.recovering:
+                try:  # the orders of the last run, before any new one
+                    c.reconcile_orders()
+                except Exception as exc:  # the link went again: the reconnect reconciles
+                    log.warning("%s: reconciliation at start failed: %s", c.name, exc)
             if not results[c.name] and getattr(c.settings, "auto_reconnect", True):
                 c.handle_connection_error(c.get_stats().get("last_error") or "connect failed")
 
@@ -218,15 +254,68 @@ class ExchangeManager:
         log.info("ExchangeManager: %d/%d connectors started", ok, len(connectors))
         return ok == len(connectors)
 
+    def _restore_journaled_orders(self, connectors: list[BaseConnector]) -> None:
+        """Give each connector back the orders the journal holds open for it (they are
+        reconciled with its venue before it takes a new order); report any the journal holds
+        for a connector no longer configured, so that none is invisible."""
+        journal = self.journal
+        if journal is None:
+            return
+        names = {c.name for c in connectors}
+        for connector in connectors:
+            if not connector.recovering and not connector.orders:
+                connector.restore_orders(journal.open_orders(connector.name))
+        for name in journal.connectors():
+            if name not in names:
+                held = journal.open_orders(name)
+                self.orphaned_orders[name] = len(held)
+                log.error("the order journal holds %d open order(s) of connector %r, which "
+                          "is not configured: %s. Add it back to reconcile them.", len(held),
+                          name, ", ".join(o.client_order_id for o in held[:10]))
+
     def stop_all(self) -> list[str]:
         """Disconnect everything; returns within about ``stop_timeout`` seconds even if a
-        venue hangs, and lists the connectors that did not stop in time."""
+        venue hangs (plus ``cancel_timeout`` with ``on_stop: cancel_open``), and lists the
+        connectors that did not stop in time. The journal is flushed."""
         self.monitor.stop(self.stop_timeout)
         if self.arbitrator is not None:
             self.arbitrator.stop(self.stop_timeout)
+        if self.on_stop == "cancel_open":
+            self.cancel_open_orders(self.cancel_timeout)
         hung = self._close_all(self.list_connectors_objects())
         self.stop_timeouts = hung
+        if self.journal is not None:
+            self.journal.flush(self.stop_timeout)
         return hung
+
+    def cancel_open_orders(self, timeout: float) -> dict[str, list[str]]:
+        """Cancel every open order this process sent (external orders are left alone) and
+        wait up to ``timeout`` seconds for the venues to confirm. Returns ``{"cancelled":
+        [...], "still_open": [...], "failed": [...]}`` (client order ids)."""
+        asked: list[Order] = []
+        failed: list[str] = []
+        for order in self.open_orders():
+            if order.external or order.is_terminal:
+                continue
+            try:
+                if self.cancel_order(order.client_order_id):
+                    asked.append(order)
+            except Exception as exc:
+                failed.append(order.client_order_id)
+                log.warning("cancel of %s at stop failed: %s", order.client_order_id, exc)
+        self.wait_orders(lambda: all(o.is_terminal for o in asked), timeout)
+        still = [o.client_order_id for o in asked if not o.is_terminal]
+        if still:
+            log.error("on_stop cancel_open: %d order(s) not confirmed cancelled within "
+                      "%.1f s: %s", len(still), timeout, ", ".join(still[:10]))
+        return {"cancelled": [o.client_order_id for o in asked if o.is_terminal],
+                "still_open": still, "failed": failed}
+
+    def close(self) -> None:
+        """``stop_all`` and close the order journal the manager opened."""
+        self.stop_all()
+        if self.journal is not None and self._owns_journal:
+            self.journal.close()
 
     def _close_all(self, connectors: list[BaseConnector]) -> list[str]:
         def close(c: BaseConnector) -> None:
@@ -255,7 +344,7 @@ class ExchangeManager:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop_all()
+        self.close()
 
     # ------------------------------------------------------------------ subscriptions
     def _targets(self, connectors: str | Iterable[str] | None,
@@ -414,6 +503,12 @@ class ExchangeManager:
             return connector
         raise UnknownOrderError(f"unknown order id {order_id!r}")
 
+    def _journaled(self, order_id: str) -> Order | None:
+        """An order of an earlier run that ended there (terminal, so not reloaded), from the
+        journal: its id keeps answering."""
+        journal = self.journal
+        return journal.find(order_id) if journal is not None else None
+
     def _index(self, order_id: str, name: str) -> None:
         with self._lock:
             self._owner[order_id] = name
@@ -432,8 +527,16 @@ class ExchangeManager:
         self._owner = fresh
 
     def cancel_order(self, order_id: str) -> bool:
-        """Cancel through the connector that owns the order."""
-        return self._connector_for(order_id).cancel_order(order_id)
+        """Cancel through the connector that owns the order (``False`` for an order that is
+        already terminal, one of an earlier run included)."""
+        try:
+            connector = self._connector_for(order_id)
+        except UnknownOrderError:
+            old = self._journaled(order_id)
+            if old is not None and old.is_terminal:
+                return False
+            raise
+        return connector.cancel_order(order_id)
 
     def replace_order(self, order_id: str, *, quantity: float | None = None,
                       price: float | None = None) -> bool:
@@ -442,10 +545,20 @@ class ExchangeManager:
                                                             price=price)
 
     def get_order_status(self, order_id: str) -> OrderStatus:
-        return self._connector_for(order_id).get_order_status(order_id)
+        """The status of an order by client or venue id; orders of earlier runs answer from
+        the journal."""
+        return self.get_order(order_id).status
 
     def get_order(self, order_id: str) -> Order:
-        return self._connector_for(order_id).find_order(order_id)
+        """The order with this client or venue id: the live object its connector holds, or
+        (an order that ended in an earlier run) a copy from the journal."""
+        try:
+            return self._connector_for(order_id).find_order(order_id)
+        except UnknownOrderError:
+            old = self._journaled(order_id)
+            if old is None:
+                raise
+            return old
 
     def orders(self) -> list[Order]:
         """Every order the connectors hold (open, unknown-outcome and recent terminal
@@ -465,9 +578,60 @@ class ExchangeManager:
         that caused it: keep it short)."""
         self._order_listeners.append(callback)
 
+    def wait_orders(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``condition()`` holds, re-checked at every order event; False if it
+        still does not after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._order_changed:
+            while not condition():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._order_changed.wait(left)
+        return True
+
     def remove_order_listener(self, callback: Callable[[OrderEvent], None]) -> None:
         if callback in self._order_listeners:
             self._order_listeners.remove(callback)
+
+    # ------------------------------------------------------------------ account
+    def get_positions(self, connectors: str | Iterable[str] | None = None) -> list[Position]:
+        """Positions across the connectors (each says whether its venue reported them or
+        they were derived from fills: ``Position.source``). A connector that fails to
+        answer is logged and left out."""
+        out: list[Position] = []
+        for connector in self._targets_named(connectors):
+            try:
+                out.extend(connector.get_positions())
+            except Exception as exc:
+                log.warning("%s: positions unavailable: %s", connector.name, exc)
+        return out
+
+    def get_account(self, connectors: str | Iterable[str] | None = None
+                    ) -> dict[str, dict[str, Any]]:
+        """Account values by connector, for the connectors whose venue reports them."""
+        out: dict[str, dict[str, Any]] = {}
+        for connector in self._targets_named(connectors):
+            if connectors is None and not connector.capabilities.account:
+                continue
+            out[connector.name] = connector.get_account()
+        return out
+
+    def get_historical_bars(self, symbol: str, connector: str | None = None,
+                            **options: Any) -> list[OHLCVBar]:
+        """Historical bars from ``connector`` or the first connected one that serves
+        history (``duration``, ``bar_size`` and the connector's own options)."""
+        if connector is not None:
+            return self.get_connector(connector).get_historical_bars(symbol, **options)
+        for candidate in self.list_connectors_objects():
+            if candidate.capabilities.history and candidate.is_connected:
+                return candidate.get_historical_bars(symbol, **options)
+        raise ConnectorError("no connected connector serves historical data")
+
+    def _targets_named(self, names: str | Iterable[str] | None) -> list[BaseConnector]:
+        chosen = _as_list(names)
+        return [self.get_connector(n) for n in chosen] if chosen is not None \
+            else self.list_connectors_objects()
 
     # ------------------------------------------------------------------ events
     def _on_status(self, connector: BaseConnector, old: ConnectorStatus,
@@ -502,6 +666,8 @@ class ExchangeManager:
             self._index(event.client_order_id, event.connector)
         elif event.kind == "reconciled":
             self.reconciliations += 1
+        with self._order_changed:
+            self._order_changed.notify_all()
         for listener in list(self._order_listeners):
             try:
                 listener(event)
@@ -572,5 +738,28 @@ class ExchangeManager:
             "last_failover": attrs.asdict(last) if last else None,
             "router": self.router.get_stats(),
             "arbitration": self.arbitrator.get_stats() if self.arbitrator else None,
+            "journal": self.journal.stats() if self.journal else None,
+            "orphaned_orders": dict(self.orphaned_orders),
+            "on_stop": self.on_stop,
         }
         return out
+
+
+def _open_journal(mcfg: Any, source: str | None) -> OrderJournal | None:
+    """The journal a configuration asks for (``manager.journal``)."""
+    setting = mcfg.journal
+    if setting == "off" or (setting == "auto" and source is None):
+        if setting == "auto":
+            log.warning("no order journal (a configuration given as a mapping sets "
+                        "manager.journal to have one): orders do not survive this process")
+        return None
+    if setting == "memory":
+        path = MEMORY
+    elif setting == "auto":
+        stem = os.path.splitext(os.path.basename(source or "config"))[0]
+        digest = hashlib.sha256((source or "").encode()).hexdigest()[:12]
+        path = default_journal_path(f"{stem}-{digest}")
+    else:
+        path = os.path.expanduser(setting)
+    return OrderJournal(path, sync=mcfg.journal_sync,
+                        retention=mcfg.journal_retention_days * 86400.0)

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from stockfish_core import serialization
 from stockfish_core.enums import DataType
 
 __all__ = [
@@ -39,20 +40,16 @@ def ns_to_datetime(ns: int) -> datetime:
 
 
 class _Serializable:
-    """``to_dict``/``from_dict`` through the shared cattrs converter (imported lazily)."""
+    """``to_dict``/``from_dict`` through the shared cattrs converter (built on first use)."""
 
     __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:
-        from stockfish_core.serialization import converter
-
-        return converter.unstructure(self)  # type: ignore[no-any-return]
+        return serialization.converter().unstructure(self)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
-        from stockfish_core.serialization import converter
-
-        return converter.structure(data, cls)
+        return serialization.converter().structure(data, cls)
 
 
 class _Timed:
@@ -246,3 +243,37 @@ class MarketUpdate(_Serializable, _Timed):
     def latency_ns(self) -> int:
         """Receive time minus event time."""
         return self.ts_recv - self.ts_event
+
+
+def _configure_converter(converter: Any) -> None:
+    """MarketUpdate's payload is typed by its data type: (un)structure it by that."""
+
+    def unstructure(update: MarketUpdate) -> dict[str, Any]:
+        payload = update.payload
+        return {
+            "data_type": update.data_type.value,
+            "symbol": update.symbol,
+            "source": update.source,
+            "payload": dict(payload) if isinstance(payload, dict)
+            else converter.unstructure(payload),
+            "sequence": update.sequence,
+            "ts_event": update.ts_event,
+            "ts_recv": update.ts_recv,
+        }
+
+    def structure(data: dict[str, Any], _: type) -> MarketUpdate:
+        data_type = DataType(data["data_type"])
+        payload_type = PAYLOAD_TYPES[data_type]
+        raw = data["payload"]
+        payload = dict(raw) if payload_type is dict else converter.structure(raw, payload_type)
+        return MarketUpdate(
+            data_type=data_type, symbol=data["symbol"], source=data["source"],
+            payload=payload, sequence=int(data.get("sequence", 0)),
+            ts_event=int(data["ts_event"]), ts_recv=int(data["ts_recv"]),
+        )
+
+    converter.register_unstructure_hook(MarketUpdate, unstructure)
+    converter.register_structure_hook(MarketUpdate, structure)
+
+
+serialization.configure(_configure_converter)

@@ -83,6 +83,10 @@ class OrderPath:
         self._order_listeners: list[Callable[[OrderEvent], None]] = []
         self._order_times: deque[float] = deque(maxlen=1000)
         self._sent_ns: dict[str, int] = {}
+        self._state: dict[str, str] = {}  # save_state values when there is no journal
+        # Orders restored from the journal wait for a reconciliation with the venue; until
+        # it ran, the connector takes no new order.
+        self._recovery_pending = False
 
     # ================================================================ protocol (plugins)
     def submit_order(self, order: Order) -> None:
@@ -204,6 +208,9 @@ class OrderPath:
             return f"{self.name} does not support time in force {order.time_in_force.value}"
         if not self.is_connected:
             return f"{self.name} is not connected"
+        if self._recovery_pending:
+            return (f"{self.name} is recovering: the orders of the last run are being "
+                    f"reconciled with the venue")
         return self._limit_refusal(order) if check_limits else None
 
     def _limit_refusal(self, order: Order) -> str | None:
@@ -369,7 +376,10 @@ class OrderPath:
             if order.status is OrderStatus.FILLED:
                 self.stats.orders_filled += 1
                 self._settle_if_known(order, None)
-            self._emit(OrderEvent("fill", self.name, client_order_id, order.status, fill=fill))
+            if order.external:
+                self.stats.fills_external += 1
+            self._emit(OrderEvent("external_fill" if order.external else "fill", self.name,
+                                  client_order_id, order.status, fill=fill))
         elif result is Transition.DUPLICATE_FILL:
             self.stats.duplicate_fills += 1
         else:
@@ -421,6 +431,90 @@ class OrderPath:
                         reason)
         return flagged
 
+    # ================================================================ restarts
+    @property
+    def recovering(self) -> bool:
+        """True while orders restored from the journal wait for their first reconciliation
+        (no new order is taken until then)."""
+        return self._recovery_pending
+
+    def restore_orders(self, orders: list[Order]) -> int:
+        """Take back the open orders of an earlier run (from the journal): tracked again,
+        flagged unknown outcome, a ``recovered`` event each; the connector takes no new order
+        until a reconciliation with the venue ran. Returns how many were restored."""
+        restored: list[Order] = []
+        with self._lock:
+            for order in orders:
+                if order.client_order_id in self.orders:
+                    continue
+                order.connector = self.name
+                order.unknown_outcome = True
+                self.orders[order.client_order_id] = order
+                if order.order_id:
+                    self._venue_ids[order.order_id] = order.client_order_id
+                restored.append(order)
+            if restored:
+                self._recovery_pending = True
+        self.stats.orders_recovered += len(restored)
+        for order in restored:
+            self._emit(OrderEvent("recovered", self.name, order.client_order_id, order.status,
+                                  reason="open when the last run ended"))
+        if restored:
+            log.warning("%s: %d order(s) of the last run restored; reconciling them with the "
+                        "venue before taking new orders", self.name, len(restored))
+        return len(restored)
+
+    def adopt_external_order(self, order: Order, reason: str) -> Order:
+        """Track an order this process did not send (another process, placed by hand at the
+        venue, sent before the journal existed): flagged ``external``, journaled, counted, an
+        ``external_order`` event, listed by ``manager.orders()`` and cancellable. Returns the
+        order tracked under that client order id (the one already held, if any)."""
+        with self._lock:
+            known = self.orders.get(order.client_order_id)
+            if known is not None:
+                return known
+            order.connector = self.name
+            order.external = True
+            self.orders[order.client_order_id] = order
+            if order.order_id:
+                self._venue_ids[order.order_id] = order.client_order_id
+        self.stats.orders_external += 1
+        log.warning("%s: external order %s (%s %s %g) adopted: %s", self.name,
+                    order.client_order_id, order.side.value, order.symbol, order.quantity,
+                    reason)
+        journal = self.journal
+        if journal is not None:
+            journal.record_order(order)
+        self._emit(OrderEvent("external_order", self.name, order.client_order_id,
+                              order.status, reason=reason))
+        return order
+
+    def remember_venue_ref(self, order: Order, key: str, value: str) -> None:
+        """Keep a venue reference of ``order`` (journaled with it: a restarted process can
+        still reach the order at the venue, e.g. FIX's current ClOrdID, IB's permId)."""
+        with self._lock:
+            if order.venue_refs.get(key) == value:
+                return
+            order.venue_refs[key] = value
+        journal = self.journal
+        if journal is not None and order.client_order_id in self.orders:
+            journal.record_venue_id(order)
+
+    def save_state(self, key: str, value: str) -> None:
+        """Keep a value of this connector across restarts (journaled at once when there is
+        a journal), e.g. IB's order-id high-water mark."""
+        self._state[key] = value
+        journal = self.journal
+        if journal is not None:
+            journal.save_state(self.name, key, value)
+
+    def load_state(self, key: str) -> str | None:
+        """A value kept by :meth:`save_state`, in this run or (with a journal) an earlier one."""
+        value = self._state.get(key)
+        if value is None and self.journal is not None:
+            value = self.journal.load_state(self.name, key)
+        return value
+
     def order_event(self, kind: str, order: Order, *, reason: str | None = None,
                     fill: Fill | None = None) -> None:
         """Emit an order event of a kind the helpers above do not cover (listeners, the
@@ -462,7 +556,7 @@ class OrderPath:
 
     def _emit(self, event: OrderEvent) -> None:
         journal = self.journal
-        if journal is not None:
+        if journal is not None and event.kind != "submitted":  # the intent holds that state
             order = self.orders.get(event.client_order_id)
             if order is not None:
                 journal.record_event(order, event)
@@ -485,6 +579,8 @@ class OrderPath:
                 pending = [o for o in self.orders.values() if o.is_open or o.unknown_outcome]
         report = ReconcileReport(checked=len(pending))
         if not pending:
+            if self._recovery_pending and orders is None and self.is_connected:
+                self._recovery_pending = False
             return report
         before = {o.client_order_id: (o.status, len(o.fills)) for o in pending}
         answered = self.request_order_states(pending, timeout)
@@ -503,6 +599,10 @@ class OrderPath:
         log.info("%s: reconciled %d order(s): %d answered, %d fill(s) recovered, %d unknown",
                  self.name, report.checked, report.answered, report.fills_recovered,
                  len(report.still_unknown))
+        if self._recovery_pending and orders is None and self.is_connected:
+            self._recovery_pending = False
+            log.info("%s: the orders of the last run are reconciled; taking new orders",
+                     self.name)
         return report
 
     def order_counts(self) -> tuple[int, int]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from stockfish_core import serialization
 from stockfish_core.enums import _TERMINAL, OrderSide, OrderStatus, OrderType, TimeInForce
 from stockfish_core.models import now_ns, ns_to_datetime
 
@@ -97,9 +98,7 @@ class Fill:
     venue_order_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        from stockfish_core.serialization import converter
-
-        return converter.unstructure(self)  # type: ignore[no-any-return]
+        return serialization.converter().unstructure(self)  # type: ignore[no-any-return]
 
 
 def _side(value: Any) -> OrderSide:
@@ -179,6 +178,12 @@ class Order:
     created_ns: int = attrs.field(factory=now_ns)
     updated_ns: int = attrs.field(factory=now_ns)
     tags: dict[str, str] = attrs.field(factory=dict)
+    #: Placed by someone else (another process, by hand at the venue, before the journal
+    #: existed) and adopted by the connector that found it.
+    external: bool = False
+    #: The connector's own references to the order at its venue (a FIX ClOrdID chain, an IB
+    #: permId ...), journaled with it so that a restarted process can still reach it.
+    venue_refs: dict[str, str] = attrs.field(factory=dict)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False)
     _exec_ids: set[str] = attrs.field(factory=set, init=False)
 
@@ -355,6 +360,7 @@ class Order:
                 "fills": [f.to_dict() for f in self.fills],
                 "reject_reason": self.reject_reason,
                 "unknown_outcome": self.unknown_outcome,
+                "external": self.external,
                 "created_ns": self.created_ns,
                 "updated_ns": self.updated_ns,
             }
@@ -391,7 +397,9 @@ class OrderEvent:
     """A change to an order, emitted to listeners and the ``stockfish_order_event`` hook.
 
     ``kind`` is one of ``submitted``, ``status``, ``fill``, ``rejected``, ``cancel_rejected``,
-    ``replaced``, ``unknown_outcome``, ``reconciled``.
+    ``replaced``, ``unknown_outcome``, ``reconciled``, ``recovered`` (loaded from the journal
+    at start-up), ``external_order`` (an order this process did not send, found at the
+    venue) and ``external_fill`` (a fill of such an order).
     """
 
     kind: str

@@ -85,6 +85,7 @@ class DataFeedRouter:
         self._ids = itertools.count(1)
         self.published = 0
         self.subscriber_errors = 0
+        self.dropped = 0  # updates its queues and streams dropped (full, per their policy)
 
     # -- subscription management (any thread) -----------------------------------------
     def subscribe(
@@ -166,7 +167,8 @@ class DataFeedRouter:
         thread wait up to ``block_timeout`` seconds for room, then drops the new update.
         Either way ``dropped`` counts what was lost; the feed is never stalled for longer.
         """
-        queue = BoundedQueue(maxsize, OverflowPolicy(policy), block_timeout)
+        queue = BoundedQueue(maxsize, OverflowPolicy(policy), block_timeout,
+                             on_drop=self._count_drop)
         queue.subscription = self.subscribe(queue.put, data_types, symbols)
         return queue
 
@@ -176,9 +178,13 @@ class DataFeedRouter:
         symbols: Iterable[str] | str | None = None,
     ) -> UpdateStream:
         """An async iterator of updates for asyncio code (call from the consuming loop)."""
-        stream = UpdateStream(loop or asyncio.get_running_loop(), maxsize)
+        stream = UpdateStream(loop or asyncio.get_running_loop(), maxsize,
+                              on_drop=self._count_drop)
         stream.subscription = self.subscribe(stream.put_threadsafe, data_types, symbols)
         return stream
+
+    def _count_drop(self) -> None:
+        self.dropped += 1
 
     def get_stats(self) -> dict[str, Any]:
         with self._lock:
@@ -187,19 +193,22 @@ class DataFeedRouter:
             "published": self.published,
             "subscribers": len(subs),
             "subscriber_errors": self.subscriber_errors,
+            "dropped": self.dropped,
         }
 
 
 class BoundedQueue:
     """Thread-safe bounded FIFO of updates with a drop counter."""
 
-    def __init__(self, maxsize: int, policy: OverflowPolicy, block_timeout: float) -> None:
+    def __init__(self, maxsize: int, policy: OverflowPolicy, block_timeout: float,
+                 on_drop: Callable[[], None] | None = None) -> None:
         if maxsize <= 0:
             raise ValueError("maxsize must be > 0")
         self.maxsize = maxsize
         self.policy = policy
         self.block_timeout = block_timeout
         self.dropped = 0
+        self.on_drop = on_drop
         self.subscription: Subscription | None = None
         self._items: collections.deque[MarketUpdate] = collections.deque()
         self._cond = threading.Condition()
@@ -209,13 +218,18 @@ class BoundedQueue:
             if len(self._items) >= self.maxsize:
                 if self.policy is OverflowPolicy.DROP_OLDEST:
                     self._items.popleft()
-                    self.dropped += 1
+                    self._drop()
                 elif not self._cond.wait_for(lambda: len(self._items) < self.maxsize,
                                              self.block_timeout):
-                    self.dropped += 1
+                    self._drop()
                     return
             self._items.append(update)
             self._cond.notify_all()
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        if self.on_drop is not None:
+            self.on_drop()
 
     def get(self, timeout: float | None = None) -> MarketUpdate | None:
         """Next update, or ``None`` if none arrives within ``timeout`` seconds."""
@@ -250,10 +264,12 @@ class BoundedQueue:
 class UpdateStream:
     """Async iterator of updates; overflow drops the oldest and counts it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int,
+                 on_drop: Callable[[], None] | None = None) -> None:
         self.loop = loop
         self.maxsize = maxsize
         self.dropped = 0
+        self.on_drop = on_drop
         self.subscription: Subscription | None = None
         self._items: collections.deque[MarketUpdate] = collections.deque()
         self._event = asyncio.Event()
@@ -263,6 +279,8 @@ class UpdateStream:
         if len(self._items) >= self.maxsize:
             self._items.popleft()
             self.dropped += 1
+            if self.on_drop is not None:
+                self.on_drop()
         self._items.append(update)
         if not self._event.is_set() and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._event.set)

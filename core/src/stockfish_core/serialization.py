@@ -1,42 +1,47 @@
-"""The one cattrs converter shared by ``to_dict``/``from_dict`` of every model."""
+"""The one cattrs converter shared by ``to_dict``/``from_dict`` of every model.
+
+cattrs costs about 80 ms to import, so the converter is built on first use. Modules whose
+types need custom hooks register a configuration function with :func:`configure`; this
+module imports nothing of the package, so every model module can import it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import cattrs
+if TYPE_CHECKING:
+    import cattrs
 
-from stockfish_core.models import PAYLOAD_TYPES, DataType, MarketUpdate
+__all__ = ["configure", "converter"]
 
-__all__ = ["converter"]
-
-converter = cattrs.Converter()
-
-
-def _unstructure_update(update: MarketUpdate) -> dict[str, Any]:
-    payload = update.payload
-    return {
-        "data_type": update.data_type.value,
-        "symbol": update.symbol,
-        "source": update.source,
-        "payload": dict(payload) if isinstance(payload, dict) else converter.unstructure(payload),
-        "sequence": update.sequence,
-        "ts_event": update.ts_event,
-        "ts_recv": update.ts_recv,
-    }
+_configurations: list[Callable[[cattrs.Converter], None]] = []
+_converter: cattrs.Converter | None = None
+_lock = threading.Lock()
 
 
-def _structure_update(data: dict[str, Any], _: type) -> MarketUpdate:
-    data_type = DataType(data["data_type"])
-    payload_type = PAYLOAD_TYPES[data_type]
-    raw = data["payload"]
-    payload = dict(raw) if payload_type is dict else converter.structure(raw, payload_type)
-    return MarketUpdate(
-        data_type=data_type, symbol=data["symbol"], source=data["source"], payload=payload,
-        sequence=int(data.get("sequence", 0)), ts_event=int(data["ts_event"]),
-        ts_recv=int(data["ts_recv"]),
-    )
+def configure(hook: Callable[[cattrs.Converter], None]) -> None:
+    """Have ``hook(converter)`` register custom (un)structure hooks when the converter is
+    built (at once if it is built already)."""
+    with _lock:
+        _configurations.append(hook)
+        if _converter is not None:
+            hook(_converter)
 
 
-converter.register_unstructure_hook(MarketUpdate, _unstructure_update)
-converter.register_structure_hook(MarketUpdate, _structure_update)
+def converter() -> cattrs.Converter:
+    """The shared converter, built (and every registered configuration applied) once."""
+    global _converter
+    built = _converter
+    if built is not None:
+        return built
+    with _lock:
+        if _converter is None:
+            import cattrs  # here, not at the top: its import is most of our start-up time
+
+            fresh = cattrs.Converter()
+            for hook in _configurations:
+                hook(fresh)
+            _converter = fresh
+        return _converter

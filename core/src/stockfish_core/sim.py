@@ -8,6 +8,7 @@ through ``connector.venue``.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from typing import Any
@@ -28,9 +29,12 @@ from stockfish_core.models import (
 )
 from stockfish_core.orders import Fill, Order, OrderStatus
 from stockfish_core.sim_plugin import CAPABILITIES, SimSettings
+from stockfish_core.sim_remote import NoAnswerError, RemoteVenue
 from stockfish_core.sim_venue import SimVenue
 
 __all__ = ["SimConnector", "SimSettings"]
+
+log = logging.getLogger(__name__)
 
 _STATUS = {
     "SUBMITTED": OrderStatus.SUBMITTED,
@@ -52,9 +56,13 @@ class SimConnector(BaseConnector):
                  **overrides: Any) -> None:
         super().__init__(name, router, settings=settings, **overrides)
         s: SimSettings = self.settings
-        self.venue = SimVenue.get(s.venue, seed=s.seed, tick_interval=s.tick_interval,
-                                  listed=s.listed or None, top_size=s.top_size)
-        self.venue.latency = s.latency
+        self.venue: Any
+        if s.address:
+            self.venue = RemoteVenue(s.address, timeout=max(2.0, 2 * s.heartbeat_interval))
+        else:
+            self.venue = SimVenue.get(s.venue, seed=s.seed, tick_interval=s.tick_interval,
+                                      listed=s.listed or None, top_size=s.top_size)
+            self.venue.latency = s.latency
         self._session: _Session | None = None
         self._seq = 0
 
@@ -65,12 +73,15 @@ class SimConnector(BaseConnector):
         stale, self._session = self._session, None
         if stale is not None:  # reconnecting after a stale or half-dead session
             stale.closed = True
-            self.venue.disconnect(stale)
+            try:
+                self.venue.disconnect(stale)
+            except (ConnectionError, NoAnswerError):
+                pass  # the venue went with it
         self.set_status(ConnectorStatus.CONNECTING)
         session = _Session(self)
         try:
             self.venue.connect(session)
-        except ConnectionError as exc:
+        except (ConnectionError, NoAnswerError) as exc:
             return self.connect_failed(str(exc))
         self._session = session
         self.set_status(ConnectorStatus.CONNECTED)
@@ -80,7 +91,10 @@ class SimConnector(BaseConnector):
         session, self._session = self._session, None
         if session is not None:
             session.closed = True
-            self.venue.disconnect(session)
+            try:
+                self.venue.disconnect(session)
+            except (ConnectionError, NoAnswerError) as exc:  # the venue went already
+                log.info("%s: venue gone while disconnecting: %s", self.name, exc)
         self.set_status(ConnectorStatus.DISCONNECTED)
 
     def is_connected_check(self) -> bool:

@@ -304,6 +304,12 @@ class SimVenue:
                 if order is not None:
                     order.session = session
 
+    def open_order_ids(self) -> list[str]:
+        """Client order ids of the orders working at the venue now."""
+        with self._cond:
+            return [cid for cid, o in self._orders.items() if o.open or
+                    o.status == "PENDING_NEW"]
+
     def order_state(self, client_order_id: str) -> dict[str, Any] | None:
         return self.query([client_order_id])[client_order_id]
 

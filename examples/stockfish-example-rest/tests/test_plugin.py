@@ -59,12 +59,10 @@ def test_bad_settings_name_their_path(fresh_plugins: None) -> None:
 
 
 def test_simulated_venue_is_offered_through_the_hook(fresh_plugins: None) -> None:
-    offered: dict[str, object] = {}
-    plugins.get_plugin_manager().hook.stockfish_simulated_venues(register=offered.setdefault)
-    assert offered["rest"] is RestVenue
-    venue = RestVenue()
+    venue = plugins.simulated_venues()["rest"]()
     entry = venue.start()
     try:
+        assert isinstance(venue.venue, RestVenue)
         config = load_config({"connectors": {"rest": entry}}, env={})
         assert config.connectors["rest"].settings.port == venue.port
         assert venue.symbols == ("AAA", "BBB")

@@ -12,7 +12,6 @@ from stockfish_core.testing import Recorder
 from stockfish_core.testing.fixtures import connector_factory, fresh_plugins, live_session, router  # noqa: F401 - fixtures
 from stockfish_ibkr.connector import IBKRConnector
 from stockfish_ibkr.testing import FakeTWS
-
 from stockfish_ibkr.testing.raw_client import RawClient
 
 BACKENDS = ("ib_insync", "ib_async")

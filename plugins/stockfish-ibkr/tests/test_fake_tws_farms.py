@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from stockfish_ibkr.testing import FakeTWS
-
 from stockfish_ibkr.testing.raw_client import RawClient
 
 Raw = Callable[..., RawClient]
@@ -75,6 +74,10 @@ def test_two_farms_fail_and_recover_separately(raw: Raw, tws: FakeTWS) -> None:
     tws.farm_lost("usfarm")
     tws.farm_lost("cashfarm")
     tws.farm_restored("usfarm")
+    # Ticks already on the wire land before the notices: count only after them.
+    usfarm_ok = (-1, 2104, "Market data farm connection is OK:usfarm")
+    assert client.wait(lambda: (-1, 2103, "Market data farm connection is broken:cashfarm")
+                       in client.errors and client.errors.count(usfarm_ok) >= 2)
     spy_ticks, eur_ticks = _ticks(spy), _ticks(eur)
     assert client.wait(lambda: spy_ticks() >= 10)
     assert eur_ticks() == 0

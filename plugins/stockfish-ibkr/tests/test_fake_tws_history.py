@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from stockfish_ibkr.testing import FakeTWS
 from stockfish_ibkr.testing.history import HistoricalPacing
-
 from stockfish_ibkr.testing.raw_client import RawClient
 
 Raw = Callable[..., RawClient]

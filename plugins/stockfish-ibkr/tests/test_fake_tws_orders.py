@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from stockfish_ibkr.testing import FakeTWS
-
 from stockfish_ibkr.testing.raw_client import RawClient
 
 Raw = Callable[..., RawClient]

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from stockfish_ibkr.testing import FakeTWS
 from stockfish_ibkr.testing.pacing import ArrivalWindow
-
 from stockfish_ibkr.testing.raw_client import RawClient
 
 Raw = Callable[..., RawClient]

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from stockfish_ibkr.testing import FakeTWSProcess, Instrument
-
 from stockfish_ibkr.testing.raw_client import RawClient
 
 Raw = Callable[..., RawClient]

@@ -171,6 +171,22 @@ def test_consecutive_gaps_are_each_timed_from_when_they_became_known() -> None:
     assert h.seqs() == [1, 3, 5, 7] and h.seq.next_deadline() is None
 
 
+def test_a_copy_whose_first_connection_comes_late_is_not_a_restart() -> None:
+    """Under load the second endpoint's connection is made after the first copy's messages
+    were delivered: its copies, all behind, are duplicates, not a restart."""
+    h = Harness(reset_threshold=100)
+    a = h.seq.note_new_link(first=True)
+    for seq in range(1, 7):
+        h.offer(seq, 1.0, link=a)
+    b = h.seq.note_new_link(first=True)  # B's first connection, late
+    for seq in range(1, 7):
+        h.offer(seq, 2.0, link=b)
+    assert h.resets == [] and h.seqs() == [1, 2, 3, 4, 5, 6]
+    b = h.seq.note_new_link()  # B reconnects: a restarted publisher may come on it
+    h.offer(1, 3.0, link=b)
+    assert h.resets == [("A", 7, 1)]
+
+
 def test_a_lagging_copy_is_not_a_reset_while_the_other_endpoint_flaps() -> None:
     h = Harness(reset_threshold=100)
     a = h.seq.note_new_link()

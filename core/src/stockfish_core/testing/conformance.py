@@ -31,14 +31,19 @@ instead refuse orders.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import inspect
 import math
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
 import pytest
 
+from stockfish_core import connector as core_connector
+from stockfish_core import order_path as core_order_path
 from stockfish_core.connector import BaseConnector, Capabilities, ConnectorStatus
 from stockfish_core.errors import (
     ConnectorError,
@@ -62,6 +67,39 @@ REQUIRED_STATS = (
 )
 GARBAGE: tuple[Any, ...] = (None, {}, [], "not a message", 42, {"symbol": 1},
                             {"symbol": "X", "bid": "abc"}, b"\xff\xfe", float("nan"))
+
+
+def _core_private_names() -> set[str]:
+    """Every ``_private`` attribute and method name of the core's connector classes."""
+    names: set[str] = set()
+    for module in (core_connector, core_order_path):
+        tree = ast.parse(inspect.getsource(module))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id == "self":
+                names.add(node.attr)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                names.add(node.name)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def private_core_names_used(cls: type) -> list[str]:
+    """``Class: self._name`` for each use of a private core name in ``cls``'s own classes
+    (its MRO minus the core's): a plugin must use the public helpers only."""
+    private = _core_private_names()
+    found = []
+    for klass in cls.__mro__:
+        if klass.__module__.split(".")[0] in ("stockfish_core", "builtins", "abc"):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id == "self" and node.attr in private:
+                found.append(f"{klass.__qualname__}: self.{node.attr}")
+    return sorted(set(found))
 
 
 class ConnectorConformance:
@@ -143,6 +181,10 @@ class ConnectorConformance:
         stats = connector.get_stats()
         missing = [k for k in REQUIRED_STATS if k not in stats]
         assert not missing, f"get_stats() lacks {missing}"
+
+    def test_uses_only_the_public_core_api(self, connector: BaseConnector) -> None:
+        used = private_core_names_used(type(connector))
+        assert not used, f"private core names used (use the public helpers): {used}"
 
     # -- lifecycle ------------------------------------------------------------------------
     def test_starts_disconnected(self, connector: BaseConnector) -> None:

@@ -58,7 +58,7 @@ def connector_factory(cls: type[C], router: DataFeedRouter | None = None,
     made: list[C] = []
 
     def make(**overrides: Any) -> C:
-        connector = cls(router, **{**defaults, **overrides})
+        connector = cls(router=router, **{**defaults, **overrides})
         made.append(connector)
         return connector
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from stockfish_core.capabilities import Capabilities
 from stockfish_core.enums import DataType, OrderType, TimeInForce
-from stockfish_core.hookspecs import hookimpl
+from stockfish_core.registry import ConnectorType, connector_types, simulated_venues
 
 from stockfish_example_rest.settings import RestSettings
 
@@ -19,19 +17,13 @@ CAPABILITIES = Capabilities(
 )
 
 
-@hookimpl
-def stockfish_register_connectors(register: Any) -> None:
-    from stockfish_core.plugins import ConnectorType
+stockfish_register_connectors = connector_types(ConnectorType(
+    name="rest", connector_class="stockfish_example_rest.connector:RestConnector",
+    settings_class=RestSettings,
+    description="Example: a polling HTTP JSON venue (quotes, books, orders)",
+    capabilities=CAPABILITIES,
+    install_hint="python -m pip install ./examples/stockfish-example-rest in a "
+                 "stockfish-rt checkout"))
 
-    register(ConnectorType(
-        name="rest", connector_class="stockfish_example_rest.connector:RestConnector",
-        settings_class=RestSettings,
-        description="Example: a polling HTTP JSON venue (quotes, books, orders)",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-example-rest"))
-
-
-@hookimpl
-def stockfish_simulated_venues(register: Any) -> None:
-    from stockfish_example_rest.testing import RestVenue
-
-    register("rest", RestVenue)
+stockfish_simulated_venues = simulated_venues(
+    rest="stockfish_example_rest.testing:RestVenue")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from stockfish_core.capabilities import Capabilities
 from stockfish_core.enums import DataType, OrderType
-from stockfish_core.hookspecs import hookimpl
+from stockfish_core.registry import ConnectorType, connector_types, simulated_venues
 
 from stockfish_fix.settings import FIXSettings
 
 __all__ = ["CAPABILITIES", "FIXVenueFactory"]
+
+DIST = "stockfish-fix"
 
 # Shared with FIXConnector.capabilities (the connector imports it from here).
 CAPABILITIES = Capabilities(
@@ -21,17 +24,20 @@ CAPABILITIES = Capabilities(
 
 
 class FIXVenueFactory:
-    """The simulated FIX venue for ``stockfish-rt demo`` and integration tests; quickfix is
+    """The simulated FIX venue for ``stockfish-rt demo``, ``stockfish-rt venues`` and
+    integration tests: on ``port`` (0: a free one), serving until :meth:`stop`. quickfix is
     imported only when it starts."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, port: int = 0, **options: Any) -> None:
+        self.port = port
         self.options = options
         self.venue: Any = None
 
     def start(self) -> dict[str, Any]:
         from stockfish_fix.testing import FIXVenue
 
-        self.venue = FIXVenue(**self.options)
+        options = {"max_runtime": math.inf, **self.options}
+        self.venue = FIXVenue(port=self.port, **options)
         return self.venue.start()
 
     def stop(self) -> None:
@@ -54,17 +60,12 @@ class FIXVenueFactory:
         return self.venue.orders_received_count(client_order_id) if self.venue else 0
 
 
-@hookimpl
-def stockfish_register_connectors(register: Any) -> None:
-    from stockfish_core.plugins import ConnectorType
+stockfish_register_connectors = connector_types(ConnectorType(
+    name="fix", connector_class="stockfish_fix.connector:FIXConnector",
+    settings_class=FIXSettings,
+    description="FIX 4.2 / 4.4 / 5.0 SP2 venues over QuickFIX (orders and market data)",
+    capabilities=CAPABILITIES,
+    install_hint=f"python -m pip install ./plugins/{DIST} in a stockfish-rt checkout, "
+                 f"or --find-links dist {DIST} (wheels of scripts/build_wheels.sh)"))
 
-    register(ConnectorType(
-        name="fix", connector_class="stockfish_fix.connector:FIXConnector",
-        settings_class=FIXSettings,
-        description="FIX 4.2 / 4.4 / 5.0 SP2 venues over QuickFIX (orders and market data)",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-fix"))
-
-
-@hookimpl
-def stockfish_simulated_venues(register: Any) -> None:
-    register("fix", FIXVenueFactory)
+stockfish_simulated_venues = simulated_venues(fix=FIXVenueFactory)

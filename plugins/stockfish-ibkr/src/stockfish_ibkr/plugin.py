@@ -6,11 +6,13 @@ from typing import Any
 
 from stockfish_core.capabilities import Capabilities
 from stockfish_core.enums import DataType, OrderType
-from stockfish_core.hookspecs import hookimpl
+from stockfish_core.registry import ConnectorType, connector_types, simulated_venues
 
 from stockfish_ibkr.settings import IBKRSettings
 
 __all__ = ["CAPABILITIES", "FakeTWSVenue"]
+
+DIST = "stockfish-ibkr"
 
 # Kept equal to IBKRConnector.capabilities without importing the connector module.
 CAPABILITIES = Capabilities(
@@ -21,17 +23,19 @@ CAPABILITIES = Capabilities(
 
 
 class FakeTWSVenue:
-    """The fake TWS as a simulated venue for ``stockfish-rt demo`` and integration tests."""
+    """The fake TWS as a simulated venue for ``stockfish-rt demo``, ``stockfish-rt venues``
+    and integration tests, on ``port`` (0: a free one)."""
 
-    def __init__(self, client_id: int = 1, **options: Any) -> None:
+    def __init__(self, client_id: int = 1, port: int = 0, **options: Any) -> None:
         self.client_id = client_id
+        self.port = port
         self.options = options
         self.tws: Any = None
 
     def start(self) -> dict[str, Any]:
         from stockfish_ibkr.testing import FakeTWS
 
-        self.tws = FakeTWS(client_id=self.client_id, **self.options)
+        self.tws = FakeTWS(client_id=self.client_id, port=self.port, **self.options)
         return self.tws.start()
 
     def stop(self) -> None:
@@ -43,17 +47,12 @@ class FakeTWSVenue:
             self.tws.drop_connections()
 
 
-@hookimpl
-def stockfish_register_connectors(register: Any) -> None:
-    from stockfish_core.plugins import ConnectorType
+stockfish_register_connectors = connector_types(ConnectorType(
+    name="ibkr", connector_class="stockfish_ibkr.connector:IBKRConnector",
+    settings_class=IBKRSettings,
+    description="Interactive Brokers TWS / IB Gateway (ib_insync or ib_async)",
+    capabilities=CAPABILITIES,
+    install_hint=f"python -m pip install ./plugins/{DIST} in a stockfish-rt checkout, "
+                 f"or --find-links dist {DIST} (wheels of scripts/build_wheels.sh)"))
 
-    register(ConnectorType(
-        name="ibkr", connector_class="stockfish_ibkr.connector:IBKRConnector",
-        settings_class=IBKRSettings,
-        description="Interactive Brokers TWS / IB Gateway (ib_insync or ib_async)",
-        capabilities=CAPABILITIES, install_hint="pip install stockfish-ibkr"))
-
-
-@hookimpl
-def stockfish_simulated_venues(register: Any) -> None:
-    register("ibkr", FakeTWSVenue)
+stockfish_simulated_venues = simulated_venues(ibkr=FakeTWSVenue)

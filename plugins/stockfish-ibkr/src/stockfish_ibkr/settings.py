@@ -37,6 +37,12 @@ def _port(_: Any, attribute: Any, value: int) -> None:
         raise ValueError(f"{attribute.name}: expected a TCP port 1..65535, got {value!r}")
 
 
+def _client_id(_: Any, attribute: Any, value: int) -> None:
+    if not 0 <= value <= 2**31 - 1:
+        raise ValueError(f"{attribute.name}: expected 0..{2**31 - 1} (IB's client id is a "
+                         f"32-bit int), got {value!r}")
+
+
 def _message_rate(_: Any, attribute: Any, value: float) -> None:
     if not 0 < value <= 50:
         raise ValueError(f"{attribute.name}: IB allows at most 50 messages/s, got {value!r}")
@@ -108,7 +114,7 @@ class IBKRSettings(ConnectorSettings):
 
     host: str = "127.0.0.1"
     port: int = attrs.field(default=7497, validator=_port)
-    client_id: int = attrs.field(default=1, validator=non_negative)
+    client_id: int = attrs.field(default=1, validator=_client_id)
     account: Secret | None = attrs.field(default=None, converter=_to_secret)
     connect_timeout: float = attrs.field(default=4.0, validator=positive)
     readonly: bool = False

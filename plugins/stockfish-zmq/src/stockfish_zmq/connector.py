@@ -83,6 +83,7 @@ class ZMQConnector(BaseConnector):
         self._endpoints_up: set[str] = set()
         self._ever_up = False
         self._links: dict[str, int] = {}  # endpoint -> id of its current connection
+        self._connected_before: set[str] = set()  # endpoints that had a connection
         self._silent = False  # RECONNECTING because the publishers went quiet (see module doc)
         self.zmq_counters: Counter[str] = Counter()
         self.messages_by_endpoint: Counter[str] = Counter()
@@ -404,7 +405,9 @@ class ZMQConnector(BaseConnector):
         kind = event["event"]
         if kind == zmq.EVENT_CONNECTED:
             if self._sequencer is not None:
-                self._links[endpoint] = self._sequencer.note_new_link()
+                self._links[endpoint] = self._sequencer.note_new_link(
+                    first=endpoint not in self._connected_before)
+            self._connected_before.add(endpoint)
             self.zmq_counters["endpoint_connects"] += 1
             self._endpoints_up.add(endpoint)
             self._up_event.set()

@@ -37,10 +37,11 @@ class Sequencer:
     got)`` gets each publisher restart.
 
     Restarts are told from lagging copies by the connection a message came on: each
-    publisher connection gets an id from :meth:`note_new_link` (increasing); a message far
-    behind is a restart only when it came on a connection made after the symbol's current
-    run began. A copy lagging on an older connection is a duplicate however far behind,
-    even while another endpoint flaps.
+    reconnection gets an id from :meth:`note_new_link` (increasing); a message far behind is
+    a restart only when it came on a reconnection made after the symbol's current run
+    began. A copy lagging on an older connection, or on an endpoint's first connection
+    (made late, under load, after the other copy's first messages), is a duplicate however
+    far behind, even while another endpoint flaps.
     """
 
     def __init__(self, deliver: Callable[[MarketUpdate], None],
@@ -112,9 +113,13 @@ class Sequencer:
         else:
             self.duplicates += 1
 
-    def note_new_link(self) -> int:
-        """A publisher connection was made (a restarted publisher may follow on it);
-        return its id for :meth:`offer`."""
+    def note_new_link(self, *, first: bool = False) -> int:
+        """A publisher connection was made; return its id for :meth:`offer`. A
+        reconnection (``first`` False) may bring a restarted publisher. An endpoint's first
+        connection cannot: it is a redundant copy joining late (its messages behind the
+        stream are duplicates however far behind), so it gets the id of the oldest link."""
+        if first:
+            return 0
         self.links += 1
         return self.links
 

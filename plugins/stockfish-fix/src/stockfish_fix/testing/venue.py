@@ -81,6 +81,8 @@ class _VenueApplication(fix.Application):  # type: ignore[misc]
     def fromAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
         reason = None
         try:
+            if message.getHeader().getField(35) == "5":
+                self.venue.logouts_received += 1
             reason = self.venue._check_logon(message)
         except Exception as exc:
             self.venue.errors.append(f"fromAdmin: {exc}")
@@ -107,7 +109,9 @@ class FIXVenue:
                  status_repeats_fills: bool = True, burst: int = 0,
                  book_model: str | dict[str, str] = "price_level", depth: int = 10,
                  orders_per_level: int = 3, spread_symbols: tuple[str, ...] = (),
-                 rpt_seq: bool | None = None, snapshot_requests: bool = True) -> None:
+                 rpt_seq: bool | None = None, snapshot_requests: bool = True,
+                 port: int = 0) -> None:
+        self.requested_port = port  # 0: a free port at each start
         self.version = version
         self.symbols = tuple(symbols)
         self.clients = tuple(clients)
@@ -156,6 +160,7 @@ class FIXVenue:
         self.lock = threading.Lock()
         self.errors: list[str] = []
         self.logons = 0
+        self.logouts_received = 0  # Logout (35=5) messages a client sent
         self.refused_logons = 0
         self.messages_in: dict[str, int] = {}
         self._sessions: dict[str, Any] = {}  # str(session id) -> SessionID (logged on)
@@ -174,8 +179,9 @@ class FIXVenue:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> dict[str, Any]:
-        """Start the acceptor on 127.0.0.1 (a free port) and the ticker/sender threads."""
-        self.port = free_port()
+        """Start the acceptor on 127.0.0.1 (``port``, or a free port) and the ticker/sender
+        threads."""
+        self.port = self.requested_port or free_port()
         text = build_config(role="acceptor", version=self.version, sender_comp_id=self.comp_id,
                             target_comp_ids=self.clients, port=self.port,
                             heartbeat_interval=self.heartbeat_interval,

@@ -94,11 +94,14 @@ class SimPublisher:
         self._last_frames: list[bytes] | None = None
 
     # ------------------------------------------------------------------ sockets
-    def start(self) -> list[str]:
-        """Bind ``copies`` XPUB sockets on ephemeral loopback ports; return the endpoints."""
+    def start(self, ports: Sequence[int] = ()) -> list[str]:
+        """Bind ``copies`` XPUB sockets on loopback, on ``ports`` (one per copy) or on
+        ephemeral ports; return the endpoints."""
+        if ports and len(ports) != self.copies:
+            raise ValueError(f"{self.copies} copies need {self.copies} ports, got {ports!r}")
         with self._lock:
-            for _ in range(self.copies):
-                sock = self._bind("tcp://127.0.0.1:*")
+            for index in range(self.copies):
+                sock = self._bind(f"tcp://127.0.0.1:{ports[index] if ports else '*'}")
                 endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
                 self.endpoints.append(endpoint)
                 self._ports.append(int(endpoint.rsplit(":", 1)[1]))
