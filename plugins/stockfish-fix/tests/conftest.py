@@ -11,7 +11,7 @@ from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder
 from stockfish_core.testing.fixtures import connector_factory, fresh_plugins, live_session, router  # noqa: F401 - fixtures
 from stockfish_fix.connector import FIXConnector
-from stockfish_fix.testing import FIXVenue
+from stockfish_fix.testing import FIXVenue, JSFIXVenue
 from stockfish_fix.testing.dictionaries import extend_dictionaries
 from stockfish_fix.testing.messages import FAST
 
@@ -56,22 +56,33 @@ def make_connector(venue: FIXVenue,
         yield make
 
 
-@pytest.fixture(params=["quickfix"])
+@pytest.fixture(params=["quickfix", "jspurefix"])
 def venue_kind(request: pytest.FixtureRequest) -> str:
-    """The simulated venue's engine."""
+    """The simulated venue's engine: QuickFIX, or jspurefix (Node.js), written apart."""
     return str(request.param)
+
+
+#: Options only the QuickFIX venue has (the jspurefix venue always sends RptSeq).
+_QUICKFIX_ONLY = ("rpt_seq", "snapshot_requests")
 
 
 @pytest.fixture
 def make_venue(version: str, test_dictionaries: str,
                venue_kind: str) -> Iterator[Callable[..., Any]]:
     """``make_venue(**options)``: a started simulated venue of ``venue_kind`` speaking
-    ``version`` with RptSeq on every market-data entry; stopped after the test."""
+    ``version`` with RptSeq on every market-data entry; stopped after the test. Both kinds
+    take the same options (book model, depth, spread symbols, start prices...)."""
     made: list[Any] = []
 
     def make(**options: Any) -> Any:
-        venue = FIXVenue(version=version, tick_interval=0.02, rpt_seq=True,
-                         data_dictionary=test_dictionaries, **options)
+        if venue_kind == "jspurefix":
+            options = {k: v for k, v in options.items() if k not in _QUICKFIX_ONLY}
+            options.setdefault("spread_symbols", ())
+            venue: Any = JSFIXVenue(version=version, tick_interval=0.02,
+                                    data_dictionary=test_dictionaries, **options)
+        else:
+            venue = FIXVenue(version=version, tick_interval=0.02, rpt_seq=True,
+                             data_dictionary=test_dictionaries, **options)
         venue.start()
         made.append(venue)
         return venue
