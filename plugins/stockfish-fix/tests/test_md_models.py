@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from stockfish_core.errors import SubscriptionError
 from stockfish_core.health import health_report
 from stockfish_core.models import DataType, Trade
 from stockfish_core.orders import Order, OrderSide, OrderStatus
@@ -230,3 +231,29 @@ def test_a_venue_refusing_snapshot_requests_is_resynced_by_subscribing_again(
     records = venue_records(venue.md_history("AAA"), "AAA")
     assert never_wrong(published_books(recorder.updates, "AAA"), records) == []
     assert connector.subscriptions  # still subscribed
+
+
+@pytest.mark.parametrize("venue_kind", ["quickfix"], indirect=True)  # ignore_md_requests
+def test_a_resubscription_whose_snapshot_is_late_is_kept_and_resynced(
+        make_venue: Callable[..., Any], connect_to: Connect) -> None:
+    """After a reconnect the venue leaves the subscription's snapshot out: the connector
+    keeps the subscription (stale) and asks for the snapshot until it comes, instead of
+    dropping it and staying silent while the subscription is still listed."""
+    venue = make_venue()
+    connector, recorder = connect_to(venue, request_timeout=1.0)
+    assert connector.subscribe_orderbook("AAA", 100)
+    venue.ignore_md_requests(1)
+    mark = len(recorder.statuses)
+    venue.drop_connections()
+    assert recorder.wait(lambda: connector.get_stats()["reconnections"] == 1, 3 * T)
+    assert wait_until(lambda: connector.get_stats()["fix"].get("md_resyncs_completed") == 1,
+                      T), connector.get_stats()["fix"]
+    assert connector.get_stats()["data_errors_by_kind"]["md_snapshot_timeout"] == 1
+    before = len(published_books(recorder.updates, "AAA"))
+    assert recorder.wait(lambda: len(published_books(recorder.updates, "AAA")) > before + 5, T)
+    assert recorder.statuses[mark:]  # it did go through a reconnect
+    # A first subscription that gets no snapshot is still an error.
+    venue.ignore_md_requests(1)
+    with pytest.raises(SubscriptionError, match="no market data"):
+        connector.subscribe_price("BBB")
+    assert "BBB" not in connector.subscribed_symbols

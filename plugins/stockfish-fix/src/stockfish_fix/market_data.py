@@ -100,6 +100,7 @@ class FIXMarketData:
         def record_subscription(self, data_type: DataType, symbol: str = "",
                                 **params: Any) -> None: ...
         def forget_subscriptions(self, symbol: str) -> None: ...
+        def subscriptions_snapshot(self) -> dict[tuple[DataType, str], dict[str, Any]]: ...
 
     def _init_market_data(self) -> None:
         self._subs: dict[str, _Subscription] = {}
@@ -120,7 +121,12 @@ class FIXMarketData:
         self._subs = {}
         self._req_symbols = {}
 
-    def _subscribe(self, symbol: str, *, price: bool = False, depth: int = 0) -> bool:
+    def _subscribe(self, symbol: str, *, price: bool = False, depth: int = 0,
+                   again: bool = False) -> bool:
+        """Subscribe at the venue and wait for the first snapshot. ``again``: a
+        subscription the user already has (a resubscription after a reconnect): one whose
+        snapshot is late is kept, stale, and its snapshot re-requested until one comes,
+        rather than given up (which would leave it listed and silent)."""
         if not isinstance(symbol, str) or not symbol.strip():
             raise SubscriptionError(f"{self.name}: bad symbol {symbol!r}")
         try:
@@ -146,6 +152,10 @@ class FIXMarketData:
             self._subs.pop(symbol, None)
             raise NotConnectedError(f"{self.name}: market data request for {symbol} not sent")
         if not sub.ready.wait(s.request_timeout):
+            if again and sub.active and sub.error is None:
+                self._mark_stale(sub, "md_snapshot_timeout",
+                                 f"no snapshot within {s.request_timeout:g}s")
+                return True
             self._subs.pop(symbol, None)
             raise SubscriptionError(f"{self.name}: no market data for {symbol} within "
                                     f"{s.request_timeout:g}s")
@@ -161,14 +171,16 @@ class FIXMarketData:
 
     def subscribe_price(self, symbol: str) -> bool:
         """Snapshot + updates (V, 263=1) for ``symbol``: W/X build the book -> PriceTick."""
-        self._subscribe(symbol, price=True)
+        self._subscribe(symbol, price=True,
+                        again=(DataType.PRICE_TICK, symbol) in self.subscriptions_snapshot())
         self.record_subscription(DataType.PRICE_TICK, symbol)
         return True
 
     def subscribe_orderbook(self, symbol: str, depth: int = 10) -> bool:
         """Book updates for ``symbol``: OrderBookSnapshot of the top ``depth`` levels."""
         depth = max(1, int(depth))
-        self._subscribe(symbol, depth=depth)
+        self._subscribe(symbol, depth=depth, again=(DataType.ORDERBOOK_SNAPSHOT, symbol)
+                        in self.subscriptions_snapshot())
         self.record_subscription(DataType.ORDERBOOK_SNAPSHOT, symbol, depth=depth)
         return True
 

@@ -157,6 +157,7 @@ class FIXVenue:
             collections.deque(maxlen=_HISTORY_LIMIT)
         self._pending_gap: set[str] = set()  # symbols whose next X skips a RptSeq
         self._crossed_snapshots = 0  # snapshot-only requests (resyncs) answered crossed
+        self._ignored_md_requests = 0  # subscriptions (263=1) left unanswered
         self.lock = threading.Lock()
         self.errors: list[str] = []
         self.logons = 0
@@ -370,6 +371,12 @@ class FIXVenue:
             for req_id, session_id in targets:
                 self._send_fault(req_id, symbol, session_id, kind)
             return len(targets)
+
+    def ignore_md_requests(self, count: int) -> None:
+        """Leave the next ``count`` subscription requests (263=1) unanswered, as a venue
+        busy or restarting does (the subscription is made; its snapshot does not come)."""
+        with self.lock:
+            self._ignored_md_requests = count
 
     def corrupt_snapshots(self, count: int) -> None:
         """Answer the next ``count`` snapshot requests (263=0, a client's resync) with a
@@ -720,6 +727,10 @@ class FIXVenue:
                     continue
                 if kind == "1" and self.burst:
                     self._reset_burst_level(symbol)
+                if kind == "1" and self._ignored_md_requests > 0:
+                    self._ignored_md_requests -= 1
+                    self._subs[req_id] = (symbol, session_id)
+                    continue
                 if kind == "0" and not self.snapshot_requests:
                     self._outbox.put((self._md_reject(
                         req_id, "snapshot requests not supported", reason="5"), session_id))
