@@ -64,6 +64,7 @@ HEALTH_KEYS = {
     "score": "stockfish_connector_health_score",
     "heartbeat_age_s": "stockfish_connector_heartbeat_age_seconds",
     "recent_errors": "stockfish_connector_recent_errors",
+    "stale_symbols": "stockfish_stale_symbols",
     "order_latency_ms_p50": "stockfish_order_latency_seconds",
     "primary": "stockfish_connector_info", "data_only": "stockfish_connector_info",
     "read_only": "stockfish_connector_info",

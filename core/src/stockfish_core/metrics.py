@@ -52,6 +52,9 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                                            "intervals", _C),
     "stockfish_connector_health_score": ("gauge", "the score best_available routing uses "
                                                   "(0 unusable .. about 100)", _C),
+    "stockfish_stale_symbols": ("gauge", "symbols whose data is known wrong right now (a "
+                                         "book being resynchronised: nothing published)",
+                                _C),
     "stockfish_connector_recent_errors": ("gauge", "connection errors in the last minute", _C),
     "stockfish_subscriptions": ("gauge", "subscriptions remembered for re-subscribing", _C),
     # data
@@ -224,6 +227,7 @@ class StatsCollector:
             f.gauge("stockfish_connector_stale", lv, float(bool(health["stale"])))
             f.gauge("stockfish_connector_health_score", lv, float(health["score"]))
         f.gauge("stockfish_connector_recent_errors", lv, float(stats["recent_errors"]))
+        f.gauge("stockfish_stale_symbols", lv, float(len(connector.stale_symbols())))
         f.gauge("stockfish_subscriptions", lv, float(stats["subscriptions"]))
         for data_type, count in list(s.updates_by_type.items()):
             f.counter("stockfish_updates", (*lv, data_type.value), count)
