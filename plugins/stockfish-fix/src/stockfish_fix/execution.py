@@ -20,6 +20,7 @@ from stockfish_core.errors import NotConnectedError, OrderNotSentError, OrderRej
 from stockfish_core.orders import Fill, Order, OrderStatus
 
 from stockfish_fix import messages as m
+from stockfish_fix.wire import parse_tick
 
 if TYPE_CHECKING:
     import itertools
@@ -78,6 +79,11 @@ class FIXExecution:
         # client order id -> monotonic time the venue first said it has no such order
         self._unseen_since: dict[str, float] = {}
         self._recheck_pending = threading.Event()
+        # Tick sizes parsed once (Decimal), not per order.
+        ticks = self.settings.tick_sizes
+        self._ticks = {symbol: parse_tick(f"tick_sizes.{symbol}", tick)
+                       for symbol, tick in ticks.items()}
+        self._default_tick = self._ticks.get("*")
 
     def _client_id(self, cl_ord_id: str | None, orig: str | None = None) -> str | None:
         ids = self._clordids
@@ -102,7 +108,7 @@ class FIXExecution:
         s = self.settings
         try:
             msg = m.encode_new_order(order, cid, self.version, s.account,
-                                     tick=s.tick_size(order.symbol),
+                                     tick=self._ticks.get(order.symbol, self._default_tick),
                                      tags=self._order_tags(order))
         except (KeyError, ValueError) as exc:
             self.fix_counters["orders_refused_for_the_wire"] += 1
@@ -135,7 +141,7 @@ class FIXExecution:
         try:
             msg = m.encode_replace(order, new_id, self._current.get(cid, cid), self.version,
                                    quantity=quantity, price=price, account=s.account,
-                                   tick=s.tick_size(order.symbol),
+                                   tick=self._ticks.get(order.symbol, self._default_tick),
                                    tags=self._order_tags(order))
         except ValueError as exc:
             raise OrderRejectedError(f"{self.name}: replace not sent: {exc}", order) from exc

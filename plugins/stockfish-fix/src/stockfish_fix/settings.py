@@ -247,11 +247,6 @@ class FIXSettings(ConnectorSettings):
         names = self.negative_price_symbols
         return symbol in names or "*" in names
 
-    def tick_size(self, symbol: str) -> Any:
-        """The symbol's tick size as a Decimal, or None when none is set."""
-        tick = self.tick_sizes.get(symbol, self.tick_sizes.get("*"))
-        return None if tick is None else parse_tick(f"tick_sizes.{symbol}", tick)
-
     @property
     def begin_string(self) -> str:
         return BEGIN_STRINGS[self.version]

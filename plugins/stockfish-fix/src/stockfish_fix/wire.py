@@ -17,6 +17,7 @@ that is not a whole number of ticks is refused, never rounded.
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal, InvalidOperation
 
 __all__ = ["MAX_SIGNIFICANT_DIGITS", "RESERVED_TAGS", "WireValueError", "custom_tags",
@@ -37,6 +38,10 @@ class WireValueError(ValueError):
     """A value that cannot be written to the FIX wire as it is."""
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_NOT_IN_ID = re.compile("[\x00-\x20\x7f-\x9f=\\s]")
+
+
 def wire_text(field: str, value: str, *, identifier: bool = True) -> str:
     """``value`` if it may be written as a FIX field value, else :class:`WireValueError`.
 
@@ -49,13 +54,13 @@ def wire_text(field: str, value: str, *, identifier: bool = True) -> str:
         raise WireValueError(f"{field}: expected text, got {type(value).__name__}")
     if not value:
         raise WireValueError(f"{field}: empty value")
-    for char in value:
-        code = ord(char)
-        if code < 0x20 or 0x7F <= code < 0xA0:
+    bad = (_NOT_IN_ID if identifier else _CONTROL).search(value)
+    if bad is not None:
+        char = bad.group()
+        if _CONTROL.match(char):
             raise WireValueError(f"{field}: control character {char!r} in {value[:40]!r}")
-        if identifier and (char == "=" or char.isspace()):
-            raise WireValueError(f"{field}: {char!r} is not allowed in an identifier "
-                                 f"({value[:40]!r})")
+        raise WireValueError(f"{field}: {char!r} is not allowed in an identifier "
+                             f"({value[:40]!r})")
     return value
 
 
@@ -80,6 +85,29 @@ def decimal_text(field: str, value: float, *, tick: Decimal | None = None,
     ``allow_negative``), one that is not a whole number of ticks, or one with more
     significant digits than a float holds.
     """
+    kind = type(value)
+    if kind is float and tick is None:  # the common case, without Decimal
+        text = repr(value)
+        if "e" not in text and "n" not in text:  # positional, finite
+            if text[0] == "-" and not allow_negative and value != 0:
+                raise WireValueError(f"{field}: negative value {value!r}")
+            digits = text.lstrip("-").replace(".", "").strip("0")
+            if len(digits) > MAX_SIGNIFICANT_DIGITS:
+                raise WireValueError(
+                    f"{field}: {value!r} has {len(digits)} significant digits, more than a "
+                    f"float holds exactly ({MAX_SIGNIFICANT_DIGITS}); round it to the "
+                    f"instrument's tick or set tick_sizes for the symbol")
+            text = text.removesuffix(".0")
+            return "0" if text == "-0" else text
+    elif kind is int and tick is None:
+        if value < 0 and not allow_negative:
+            raise WireValueError(f"{field}: negative value {value!r}")
+        return str(value)
+    return _decimal_text(field, value, tick, allow_negative)
+
+
+def _decimal_text(field: str, value: float, tick: Decimal | None,
+                  allow_negative: bool) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise WireValueError(f"{field}: expected a number, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -90,7 +118,7 @@ def decimal_text(field: str, value: float, *, tick: Decimal | None = None,
         raise WireValueError(f"{field}: {value!r} cannot be sent")
     if exact < 0 and not allow_negative:
         raise WireValueError(f"{field}: negative value {value!r}")
-    digits = len(exact.as_tuple().digits) if exact else 1
+    digits = len(exact.normalize().as_tuple().digits) if exact else 1
     if tick is not None:
         ticks = exact / tick
         nearest = ticks.to_integral_value()
