@@ -26,9 +26,11 @@ BENCHMARKS: dict[str, tuple[str, str | None]] = {
     "manager": ("benchmarks.bench_manager", None),
     "journal": ("benchmarks.bench_journal", None),
     "memory": ("benchmarks.bench_memory", None),
+    "sim": ("benchmarks.bench_sim", None),
     "zmq": ("benchmarks.bench_zmq", "stockfish_zmq"),
     "fix": ("benchmarks.bench_fix", "stockfish_fix"),
     "ibkr": ("benchmarks.bench_ibkr", "stockfish_ibkr"),
+    "nats": ("benchmarks.bench_nats", "stockfish_nats"),
 }
 
 
@@ -50,10 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--full", action="store_true")
     parser.add_argument("--only", default="", help="comma list of benchmark names")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per benchmark, seconds")
+    parser.add_argument("--report", action="store_true",
+                        help="run nothing: rewrite the report (and, with --full, the plots) "
+                             "from the results on file")
     args = parser.parse_args(argv)
     flag = "--full" if args.full else "--quick"
     out = common.RESULTS if args.full else common.RESULTS / "quick"
     chosen = [n for n in BENCHMARKS if not args.only or n in args.only.split(",")]
+    if args.report:
+        chosen = []
     failures: list[str] = []
     skipped: dict[str, str] = {}
     for name in chosen:
@@ -126,10 +133,21 @@ def render(results: list[dict[str, Any]], skipped: dict[str, str], mode: str) ->
             met = {True: "yes", False: "**no**", None: "-"}[m["met"]]
             lines.append(f"| {result['name']} | {m['metric']} | {ours_txt} | {raw_txt} | "
                          f"{ratio} | {m['goal']} | {met} |")
+    if any(result.get("tables") for result in results):
+        lines += ["", "## Breakdowns"]
+    for result in results:
+        for table in result.get("tables", []):
+            lines += ["", f"### {table['title']}", "",
+                      "| " + " | ".join(table["columns"]) + " |",
+                      "|" + " --- |" * len(table["columns"])]
+            lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
     notes = [(r["name"], r["notes"]) for r in results if r.get("notes")]
     if notes:
         lines += ["", "## Notes", ""]
         lines += [f"- **{name}**: {text}" for name, text in notes]
+    findings = HERE / "findings.md"
+    if findings.exists():
+        lines += ["", findings.read_text().strip()]
     if skipped:
         lines += ["", "## Not run", ""]
         lines += [f"- {name}: {reason}" for name, reason in skipped.items()]

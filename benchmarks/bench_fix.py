@@ -182,8 +182,8 @@ class OurClient:
 
 
 # ---------------------------------------------------------------------------- measures
-def window_rate(client: Any, count: int) -> float:
-    """Orders filled per second with ``WINDOW`` in flight."""
+def window_rate(client: Any, count: int) -> tuple[float, float]:
+    """(orders filled per second with ``WINDOW`` in flight, µs of process CPU per order)."""
     done = threading.Event()
     slots = threading.Semaphore(WINDOW)
     filled = [0]
@@ -196,12 +196,13 @@ def window_rate(client: Any, count: int) -> float:
 
     client.on_filled = on_filled
     start = time.perf_counter()
+    cpu = time.process_time()
     for _ in range(count):
         if not slots.acquire(timeout=30):
             raise RuntimeError(f"window stuck at {filled[0]}/{count}")
         client.send_order()
     assert done.wait(60), f"{filled[0]}/{count} filled"
-    return count / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start), (time.process_time() - cpu) / count * 1e6
 
 
 def paced_latencies(client: Any, count: int) -> list[float]:
@@ -235,45 +236,50 @@ def paced_latencies(client: Any, count: int) -> list[float]:
     return out
 
 
-def raw_burst(entry: dict[str, Any], n: int) -> float:
-    """Refreshes read per second, from the first of the burst to the last (the venue's time
-    to build the burst is not the client's)."""
+def raw_burst(entry: dict[str, Any], n: int) -> tuple[float, float]:
+    """(refreshes read per second, µs of process CPU per refresh), from the first of the
+    burst to the last (the venue's time to build the burst is not the client's)."""
     client = RawClient(entry)
     done = threading.Event()
-    first: list[float] = []
-    last: list[float] = []
+    first: list[tuple[float, float]] = []
+    last: list[tuple[float, float]] = []
 
     def on_bid_size(size: float) -> None:
         if size == 1 and not first:
-            first.append(time.perf_counter())
+            first.append((time.perf_counter(), time.process_time()))
         elif size == n:
-            last.append(time.perf_counter())
+            last.append((time.perf_counter(), time.process_time()))
             done.set()
 
     client.on_bid_size = on_bid_size
     try:
         client.subscribe_book()
         assert done.wait(120), "raw: burst incomplete"
-        return (n - 1) / (last[0] - first[0])
+        return _burst_figures(first[0], last[0], n)
     finally:
         client.close()
 
 
-def ours_burst(entry: dict[str, Any], n: int, store: str) -> float:
+def _burst_figures(first: tuple[float, float], last: tuple[float, float],
+                   n: int) -> tuple[float, float]:
+    return (n - 1) / (last[0] - first[0]), (last[1] - first[1]) / (n - 1) * 1e6
+
+
+def ours_burst(entry: dict[str, Any], n: int, store: str) -> tuple[float, float]:
     from stockfish_core.models import DataType
 
     client = OurClient(entry, store)
     done = threading.Event()
-    first: list[float] = []
-    last: list[float] = []
+    first: list[tuple[float, float]] = []
+    last: list[tuple[float, float]] = []
 
     def on_update(update: Any) -> None:
         book = update.payload
         size = book.bids[0].size if book.bids else None
         if size == 1 and not first:
-            first.append(time.perf_counter())
+            first.append((time.perf_counter(), time.process_time()))
         elif size == n:
-            last.append(time.perf_counter())
+            last.append((time.perf_counter(), time.process_time()))
             done.set()
 
     client.router.subscribe(on_update, symbols=["AAA"],
@@ -281,7 +287,7 @@ def ours_burst(entry: dict[str, Any], n: int, store: str) -> float:
     try:
         client.connector.subscribe_orderbook("AAA", depth=5)
         assert done.wait(120), "ours: burst incomplete"
-        return (n - 1) / (last[0] - first[0])
+        return _burst_figures(first[0], last[0], n)
     finally:
         client.close()
 
@@ -299,10 +305,10 @@ def main() -> None:
     repeats = 2 if quick else 7
     venue = Venue(n_burst)
     store = tempfile.mkdtemp(prefix="bench-fix-")
-    raw_rates: list[float] = []
-    our_rates: list[float] = []
-    raw_md: list[float] = []
-    our_md: list[float] = []
+    raw_rates: list[tuple[float, float]] = []
+    our_rates: list[tuple[float, float]] = []
+    raw_md: list[tuple[float, float]] = []
+    our_md: list[tuple[float, float]] = []
     try:
         for _ in range(repeats):  # interleaved so that drift hits both alike
             raw = RawClient(venue.entry)
@@ -331,16 +337,23 @@ def main() -> None:
         venue.close()
     p = common.percentile
     metrics = [
-        common.metric(f"orders filled/s, window {WINDOW}", "orders/s", our_rates, raw_rates,
+        common.metric(f"orders filled/s, window {WINDOW}", "orders/s",
+                      [r for r, _ in our_rates], [r for r, _ in raw_rates],
                       goal=">= 0.8x raw QuickFIX", goal_ratio=0.8),
+        common.metric(f"CPU per order, window {WINDOW}", "us/order",
+                      [c for _, c in our_rates], [c for _, c in raw_rates],
+                      higher_is_better=False, goal="report"),
         common.metric(f"order round trip p50 @{PACED_RATE:g}/s", "ms", [p(our_lat, 0.5)],
                       [p(raw_lat, 0.5)], higher_is_better=False, goal="report",
                       samples=our_lat),
         common.metric(f"order round trip p99 @{PACED_RATE:g}/s", "ms", [p(our_lat, 0.99)],
                       [p(raw_lat, 0.99)], higher_is_better=False,
                       goal="<= 1.5x raw QuickFIX", goal_ratio=1.5),
-        common.metric("incremental refreshes (X) to book snapshots", "msg/s", our_md, raw_md,
+        common.metric("incremental refreshes (X) to book snapshots", "msg/s",
+                      [r for r, _ in our_md], [r for r, _ in raw_md],
                       goal=">= 0.8x raw QuickFIX", goal_ratio=0.8),
+        common.metric("CPU per incremental refresh (X)", "us/msg", [c for _, c in our_md],
+                      [c for _, c in raw_md], higher_is_better=False, goal="report"),
     ]
     common.write("fix", args, metrics,
                  notes=f"FIX 4.4; {n_window} market orders per window run x {repeats}; "
@@ -351,7 +364,9 @@ def main() -> None:
                        f"applies it to the book, checks it is not crossed, and routes a "
                        f"normalized snapshot (profiled: about 17 us of Python per message), "
                        f"while each SWIG call hands the GIL over and the QuickFIX thread "
-                       f"waits for it")
+                       f"waits for it. CPU: this process's CPU time (Python and QuickFIX's "
+                       f"threads) per order filled (a NewOrderSingle out, its execution "
+                       f"reports back) and per X read")
     common.print_ratios(metrics)
 
 

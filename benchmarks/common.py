@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parent.parent
 
 
 def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -34,19 +35,30 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
                         help="results directory (default: benchmarks/results, or a quick/ "
                              "subdirectory in quick mode)")
     args = parser.parse_args(argv)
+    compile_sources()
     args.mode = "full" if args.full else "quick" if args.quick else "full"
     if args.out is None:
         args.out = RESULTS if args.mode == "full" else RESULTS / "quick"
     return args
 
 
-def clean(run: Callable[..., Any], *args: Any) -> Any:
+def compile_sources() -> None:
+    """Byte-compile this checkout's packages, as ``pip install`` does for a wheel: the
+    third-party libraries load from .pyc, so ours must too (compiling from source at each
+    start inflates both start-up time and RSS). A no-op when the .pyc are current."""
+    import compileall
+
+    for src in [ROOT / "core" / "src", *ROOT.glob("plugins/*/src"), *ROOT.glob("examples/*/src")]:
+        compileall.compile_dir(src, quiet=1)
+
+
+def clean(run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run one measurement after collecting the previous runs' garbage and freezing what is
     left, so that no run pays for another's cycles in a gen-2 collection."""
     gc.collect()
     gc.freeze()
     try:
-        return run(*args)
+        return run(*args, **kwargs)
     finally:
         gc.unfreeze()
 
@@ -61,6 +73,10 @@ def summary(runs: Sequence[float]) -> dict[str, Any]:
     data = sorted(runs)
     return {"median": statistics.median(data), "min": data[0], "max": data[-1],
             "runs": [round(r, 6) for r in runs]}
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -94,17 +110,23 @@ def metric(name: str, unit: str, ours: Sequence[float], raw: Sequence[float] | N
 
 
 def write(name: str, args: argparse.Namespace, metrics: list[dict[str, Any]],
-          notes: str = "") -> Path:
+          notes: str = "", tables: list[dict[str, Any]] | None = None) -> Path:
+    """Write the result file; ``tables`` (``{"title", "columns", "rows"}``) are breakdowns
+    printed under the summary table of BENCHMARKS.md."""
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{name}.json"
     result = {"name": name, "mode": args.mode, "machine": machine(), "metrics": metrics,
-              "notes": notes}
+              "notes": notes, "tables": tables or []}
     path.write_text(json.dumps(result, indent=1))
     for m in metrics:
         ratio = f" ratio {m['ratio']:.2f}" if m["ratio"] is not None else ""
         met = {True: "met", False: "MISSED", None: ""}[m["met"]]
         print(f"{name:<8} {m['metric']:<44} {m['ours']['median']:>14,.2f} {m['unit']:<8}"
               f"{ratio} {m['goal']} {met}")
+    for table in tables or []:
+        print(f"{name:<8} {table['title']}")
+        for row in table["rows"]:
+            print("         " + " | ".join(str(c) for c in row))
     return path
 
 

@@ -64,10 +64,9 @@ HEALTH_KEYS = {
     "score": "stockfish_connector_health_score",
     "heartbeat_age_s": "stockfish_connector_heartbeat_age_seconds",
     "recent_errors": "stockfish_connector_recent_errors",
-    "stale_symbols": "stockfish_stale_symbols",
     "order_latency_ms_p50": "stockfish_order_latency_seconds",
     "primary": "stockfish_connector_info", "data_only": "stockfish_connector_info",
-    "read_only": "stockfish_connector_info",
+    "read_only": "stockfish_connector_info", "stale_symbols": "stockfish_symbol_stale",
 }
 MANAGER_KEYS = {
     "failover_strategy": "stockfish_manager_info", "primary": "stockfish_manager_info",
@@ -128,6 +127,9 @@ def running(tmp_path_factory: pytest.TempPathFactory
         paper = manager.get_connector("paper")
         paper.venue.inject_malformed(1)  # type: ignore[attr-defined]
         assert wait_until(lambda: paper.stats.data_errors >= 1, 10)
+        venues[1].tws.farm_lost("usfarm")  # the ibkr connector's SPY goes stale
+        ibkr = manager.get_connector("ibkr")
+        assert wait_until(lambda: "SPY" in ibkr.stale_symbols(), 10)
         (port,) = free_ports(1)
         server = start_metrics_server(StatsCollector.for_manager(manager), port)
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",

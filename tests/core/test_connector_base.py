@@ -10,7 +10,6 @@ import pytest
 from stockfish_core.backoff import Backoff
 from stockfish_core.connector import ConnectorStatus
 from stockfish_core.errors import NotConnectedError, OrderRejectedError
-from stockfish_core.health import health_report
 from stockfish_core.models import now_ns
 from stockfish_core.orders import Order, OrderStatus, OrderType
 from stockfish_core.router import DataFeedRouter
@@ -19,8 +18,8 @@ from stockfish_core.testing import Recorder, wait_until
 
 
 def make(**overrides: object) -> SimConnector:
-    return SimConnector(router=DataFeedRouter(), venue=f"base-{now_ns()}",
-                        reconnect_initial_delay=0.02, reconnect_max_delay=0.05, **overrides)
+    settings = {"reconnect_initial_delay": 0.02, "reconnect_max_delay": 0.05, **overrides}
+    return SimConnector(router=DataFeedRouter(), venue=f"base-{now_ns()}", **settings)
 
 
 def test_backoff_grows_caps_and_jitters() -> None:
@@ -156,13 +155,17 @@ def test_stop_reconnecting_ends_the_loop_with_error_and_the_reason() -> None:
         connector.close()
 
 
-def test_health_reports_stale_symbols() -> None:
-    class _Stale(SimConnector):
-        def stale_symbols(self) -> dict[str, float]:
-            return {"SPY": 1.5}
-
-    assert health_report(make())["stale_symbols"] == {}
-    assert health_report(_Stale(venue=f"base-{now_ns()}"))["stale_symbols"] == {"SPY": 1.5}
+def test_close_racing_a_reconnect_attempt_ends_disconnected() -> None:
+    """close() while a reconnect attempt is inside connect(): the attempt's CONNECTING /
+    ERROR (or a session it opened) must not outlive the close."""
+    for _ in range(50):
+        connector = make(reconnect_initial_delay=0.001, reconnect_max_delay=0.001)
+        assert connector.connect()
+        connector.venue.refuse_connections(60)
+        connector.venue.drop()  # the reconnect loop now retries as fast as it can
+        connector.close(timeout=5)
+        assert connector.status is ConnectorStatus.DISCONNECTED
+        connector.venue.stop()
 
 
 def test_fills_during_a_drop_are_applied_once_after_reconcile() -> None:
@@ -346,3 +349,33 @@ def test_a_counted_connection_error_is_never_seen_with_the_old_status(
     connector.connect_failed("venue refused")
     assert connector.stats.connection_errors == 2
     connector.close()
+
+
+def test_stale_symbols_lower_the_health_score() -> None:
+    """``stale_symbols()`` (a connector's per-symbol staleness; none by default) is in the
+    health report and takes up to 40 points off, by the share of symbols stale."""
+    from stockfish_core.connector import BaseConnector
+    from stockfish_core.health import health_report, health_score
+    from stockfish_core.models import DataType
+
+    class Watched(SimConnector):
+        stale: dict[str, str] = {}
+
+        def stale_symbols(self) -> dict[str, str]:
+            return dict(self.stale)
+
+    connector = Watched(router=DataFeedRouter(), venue=f"stale-{now_ns()}",
+                        heartbeat_interval=3600.0)
+    assert connector.connect()
+    try:
+        assert BaseConnector.stale_symbols(connector) == {}
+        for symbol in ("A", "B"):
+            connector.record_subscription(DataType.PRICE_TICK, symbol)
+        fresh = health_score(connector)
+        connector.stale = {"A": "no market data for 31.0 s"}
+        assert health_score(connector) == pytest.approx(fresh - 20.0, abs=0.5)
+        assert health_report(connector)["stale_symbols"] == {"A": "no market data for 31.0 s"}
+        connector.stale = {"A": "x", "B": "y"}
+        assert health_score(connector) == pytest.approx(fresh - 40.0, abs=0.5)
+    finally:
+        connector.close()

@@ -171,8 +171,8 @@ def test_what_the_journal_gives_back(tmp_path: Path) -> None:
 
 
 def _manager(path: Path, venue: str, **kwargs: Any) -> ExchangeManager:
-    manager = ExchangeManager("primary_backup", journal=str(path), health_check_interval=0.5,
-                              stop_timeout=3.0, **kwargs)
+    kwargs.setdefault("health_check_interval", 0.5)
+    manager = ExchangeManager("primary_backup", journal=str(path), stop_timeout=3.0, **kwargs)
     manager.add_connector(SimConnector(name="paper", venue=venue, tick_interval=0.005,
                                        reconnect_initial_delay=0.02), "paper", primary=True)
     return manager
@@ -242,6 +242,33 @@ def test_new_orders_wait_for_the_reconciliation_of_the_last_run(tmp_path: Path) 
         ok = Order("SPY", OrderSide.BUY, 1)
         manager.send_order(ok, "paper")
         assert manager.wait_orders(lambda: ok.status is OrderStatus.FILLED, T)
+    finally:
+        manager.close()
+
+
+def test_a_failed_reconciliation_at_start_is_retried_by_the_health_check(
+        tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with OrderJournal(str(path)) as journal:
+        journal.record_intent(Order("SPY", OrderSide.BUY, 1, OrderType.LIMIT, price=0.5,
+                                    connector="paper"))
+    manager = _manager(path, f"retry-{now_ns()}", health_check_interval=3600.0)
+    connector = manager.get_connector("paper")
+    calls: list[int] = []
+    ask = connector.request_order_states
+
+    def flaky(orders: list[Order], timeout: float) -> set[str]:
+        calls.append(len(orders))
+        if len(calls) == 1:
+            raise TimeoutError("the venue did not answer")
+        return ask(orders, timeout)
+
+    connector.request_order_states = flaky  # type: ignore[method-assign]
+    try:
+        manager.start_all()
+        assert connector.is_connected and connector.recovering  # the first try failed
+        assert manager.monitor.check_once() == 0
+        assert not connector.recovering and len(calls) == 2
     finally:
         manager.close()
 

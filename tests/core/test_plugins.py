@@ -256,3 +256,46 @@ def test_config_with_unknown_plugin_type_is_a_config_error(fresh_plugins: None) 
 
     with pytest.raises(ConfigError, match="connectors.x.type: unknown connector type 'nope'"):
         load_config({"connectors": {"x": {"type": "nope"}}}, env={})
+
+
+class CommandPlugin:
+    """An in-process plugin adding ``stockfish-rt hello`` (and trying to take ``run``)."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    @hookimpl
+    def stockfish_cli_commands(self, register):
+        def add_arguments(parser):
+            parser.add_argument("--who", default="world")
+
+        def main(args):
+            self.ran.append(args.who)
+            return 7
+
+        register("hello", add_arguments, main, help="say hello")
+        register("run", add_arguments, main, help="try to take a built-in name")
+
+
+class BrokenCommandPlugin:
+    @hookimpl
+    def stockfish_cli_commands(self, register):
+        raise RuntimeError("broken on purpose")
+
+
+def test_plugins_add_cli_commands_through_stockfish_cli_commands(
+        fresh_plugins: None, caplog: pytest.LogCaptureFixture) -> None:
+    from stockfish_core import cli
+
+    command = CommandPlugin()
+    assert plugins.register_plugin(BrokenCommandPlugin(), "broken_cli").error is None
+    assert plugins.register_plugin(command, "hello_cli").error is None
+    assert cli.main(["hello", "--who", "there"]) == 7
+    assert command.ran == ["there"]
+    assert "stockfish_cli_commands raised RuntimeError" in caplog.text  # the other still runs
+    assert "command 'run' refused" in caplog.text
+    help_text = cli.build_parser([]).format_help()
+    assert "hello" in help_text and "say hello" in help_text
+    # A built-in command does not ask plugins for theirs, and keeps its own meaning.
+    assert "hello" not in cli.build_parser(["check", "x.yaml"]).format_help()
+    assert command.ran == ["there"]

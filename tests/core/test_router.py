@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -149,3 +151,27 @@ def test_async_stream_from_a_publishing_thread() -> None:
         return out
 
     assert asyncio.run(asyncio.wait_for(consume(), 10)) == list(range(1, 200, 2))
+
+
+def test_async_stream_get_gives_none_when_nothing_comes_in_time() -> None:
+    router = DataFeedRouter()
+
+    async def consume() -> tuple[MarketUpdate | None, MarketUpdate | None]:
+        stream = router.stream()
+        empty = await stream.get(timeout=0.05)
+        router.publish(tick(seq=7))
+        got = await stream.get(timeout=5)
+        stream.close()
+        return empty, got
+
+    empty, got = asyncio.run(asyncio.wait_for(consume(), 10))
+    assert empty is None and got is not None and got.sequence == 7
+
+
+def test_the_router_leaves_asyncio_to_those_who_stream() -> None:
+    """asyncio loads ssl (about 5 MB): a process that never streams does not pay it."""
+    code = ("import sys; from stockfish_core.router import DataFeedRouter; "
+            "DataFeedRouter().subscribe_queue(); print('asyncio' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "False"

@@ -137,21 +137,24 @@ def run_schedule(
     *, name: str, connector: BaseConnector, recorder: Recorder, proxy: FaultProxy,
     symbol: str, send_orders: Callable[[random.Random], int], faults: int, seed: int,
     heartbeat_interval: float, budget_s: float, also: tuple[str, ...] = (),
+    venue_faults: Mapping[str, Callable[[random.Random], None]] | None = None,
 ) -> FaultReport:
     """Inject ``faults`` seeded faults; after each, wait for the connector to be back and
     market data to flow again (on ``symbol`` and each of ``also``), then let ``send_orders``
-    place a few more orders.
+    place a few more orders. ``venue_faults`` adds faults the simulated venue makes itself
+    (name -> ``fault(rng)``), drawn alongside the wire faults.
 
     A fault that cuts the connection must first be noticed by the connector (its connection
     error count moves): otherwise "back" could be read off the old, not yet dead session."""
     rng = random.Random(seed)
     report = FaultReport(name)
+    kinds = FAULT_KINDS + tuple(venue_faults or ())
     start = time.monotonic()
     for _ in range(faults):
         if time.monotonic() - start > budget_s:
             break
         report.orders_sent += send_orders(rng)
-        kind = rng.choice(FAULT_KINDS)
+        kind = rng.choice(kinds)
         report.faults[kind] += 1
         # The last fault can still be playing out (a drop found late): cutting a link that
         # is already down would test nothing, so the next fault waits for it to be back.
@@ -189,6 +192,8 @@ def run_schedule(
         elif kind == "refuse":
             proxy.refuse(rng.uniform(0.2, 0.6))
             proxy.cut(rst=True)
+        elif venue_faults is not None:
+            venue_faults[kind](rng)
         if kind in ("cut_rst", "cut_fin", "refuse") and not recorder.wait(
                 lambda n=errors_before: connector.stats.connection_errors > n,
                 2 * heartbeat_interval + 2.0):

@@ -3,8 +3,9 @@
 Subcommands: ``plugins`` (what is installed), ``check`` (validate a configuration),
 ``run`` (run connectors from a configuration), ``demo`` (everything against the simulated
 venues), ``venues`` (the simulated venues on fixed ports, by hand), ``new-connector``
-(scaffold a plugin package). The benchmarks run from a checkout
-with ``python -m benchmarks``.
+(scaffold a plugin package), and those plugins add through the ``stockfish_cli_commands``
+hook (``serve`` from stockfish-nats). The benchmarks run from a checkout with
+``python -m benchmarks``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 from stockfish_core.__about__ import __version__
 
 __all__ = ["main"]
+
+log = logging.getLogger(__name__)
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -89,7 +92,9 @@ _DELEGATED = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command's parser. Plugins' commands are added unless ``argv`` names a built-in
+    command (which then runs without loading any plugin it does not need)."""
     parser = argparse.ArgumentParser(
         prog="stockfish-rt", description="Stockfish RT: exchange connectivity.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -113,11 +118,52 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         module.add_arguments(p)
         p.set_defaults(func=module.main)
+    builtin = set(sub.choices)
+    wanted = next((a for a in (argv or ()) if not a.startswith("-")), None)
+    if wanted is None or wanted not in builtin:
+        _add_plugin_commands(sub, builtin)
     return parser
 
 
+def _add_plugin_commands(sub: Any, taken: set[str]) -> None:
+    """Offer the subcommands plugins register through ``stockfish_cli_commands``, each
+    plugin guarded: one that raises, or a name already taken, is logged and skipped."""
+    from stockfish_core import plugins
+
+    hook = plugins.get_plugin_manager().hook.stockfish_cli_commands
+    for impl in reversed(hook.get_hookimpls()):
+        offered: list[tuple[str, Any, Any, str]] = []
+
+        def register(name: str, add_arguments: Any, main: Any, help: str = "",
+                     _into: list[tuple[str, Any, Any, str]] = offered) -> None:
+            _into.append((name, add_arguments, main, help))
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:  # one broken plugin never takes the command away
+            log.warning("plugin %s: stockfish_cli_commands raised %s: %s", impl.plugin_name,
+                        type(exc).__name__, exc)
+            continue
+        for name, add_arguments, main, help_text in offered:
+            if not isinstance(name, str) or not name or name in taken or not callable(main):
+                log.warning("plugin %s: command %r refused (name taken or invalid)",
+                            impl.plugin_name, name)
+                continue
+            try:  # on a scratch parser first: a failure leaves no half-made command
+                add_arguments(argparse.ArgumentParser(prog=name))
+            except Exception as exc:
+                log.warning("plugin %s: command %s: add_arguments raised %s: %s",
+                            impl.plugin_name, name, type(exc).__name__, exc)
+                continue
+            p = sub.add_parser(name, help=help_text)
+            add_arguments(p)
+            p.set_defaults(func=main)
+            taken.add(name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

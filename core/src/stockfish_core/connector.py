@@ -331,13 +331,6 @@ class BaseConnector(OrderPath, ABC):
         cut it, so that the library's own disconnect path reports the loss."""
         self.handle_connection_error(f"no heartbeat or data for {age:.1f} s")
 
-    def stale_symbols(self) -> dict[str, float]:
-        """Symbols whose market data is known to be wrong or incomplete right now (a book
-        found inconsistent and not yet re-synchronised), each with the seconds it has been
-        so. Nothing is published for them meanwhile. Connectors that keep books say so;
-        the default knows of none."""
-        return {}
-
     def heartbeat_age(self) -> float | None:
         """Seconds since the last heartbeat or update, whichever is newer."""
         stamps = [t for t in (self.stats.last_heartbeat_ns, self.stats.last_update_ns) if t]
@@ -347,6 +340,12 @@ class BaseConnector(OrderPath, ABC):
         """True when connected but silent for more than two heartbeat intervals."""
         age = self.heartbeat_age()
         return self.is_connected and age is not None and age > self.stale_after()
+
+    def stale_symbols(self) -> dict[str, str]:
+        """Subscribed symbols whose market data is stale now, each with why (``{}``: none,
+        or the connector cannot tell). Health reports them and lowers the score by the
+        share of subscribed symbols they are."""
+        return {}
 
     # ------------------------------------------------------------------ subscriptions
     def record_subscription(self, data_type: DataType, symbol: str = "", **params: Any) -> None:
@@ -513,9 +512,15 @@ class BaseConnector(OrderPath, ABC):
         try:
             self.disconnect()
         finally:
-            for thread in (self._reconnect_thread, self._watchdog_thread):
+            reconnect = self._reconnect_thread
+            for thread in (reconnect, self._watchdog_thread):
                 if thread is not None and thread is not threading.current_thread():
                     thread.join(timeout)
+        if self.status is not ConnectorStatus.DISCONNECTED and (
+                reconnect is None or not reconnect.is_alive()):
+            # A reconnect attempt already inside connect() when close() came left its
+            # status (CONNECTING, ERROR) or even a session behind: close that too.
+            self.disconnect()
 
     def reopen(self) -> None:
         """Allow reconnects again after :meth:`close` (used by ``connect`` callers)."""

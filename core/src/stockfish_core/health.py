@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 
 
 def health_score(connector: BaseConnector, primary: bool = False) -> float:
-    """0 (unusable) to about 100: connected, fresh heartbeat, few recent errors, fast
-    order round trips. The primary gets a small bonus so that ties go to it."""
+    """0 (unusable) to about 100: connected, fresh heartbeat, few recent errors, market data
+    not stale, fast order round trips. The primary gets a small bonus so that ties go to
+    it."""
     if not connector.is_connected:
         return 0.0
     score = 100.0
@@ -25,6 +26,10 @@ def health_score(connector: BaseConnector, primary: bool = False) -> float:
     if age is not None:
         score -= min(40.0, 40.0 * age / (2 * interval))
     score -= min(30.0, 10.0 * connector.recent_errors(60.0))
+    stale = connector.stale_symbols()
+    if stale:
+        subscribed = max(len(connector.subscribed_symbols), len(stale))
+        score -= 40.0 * len(stale) / subscribed
     latencies = sorted(connector.stats.order_latency_ns)
     if latencies:
         p50_ms = latencies[len(latencies) // 2] / 1e6
@@ -43,8 +48,8 @@ def health_report(connector: BaseConnector, primary: bool = False) -> dict[str, 
         "stale": connector.is_stale(),
         "score": round(health_score(connector, primary), 2),
         "heartbeat_age_s": connector.heartbeat_age(),
-        "stale_symbols": connector.stale_symbols(),
         "recent_errors": connector.recent_errors(60.0),
+        "stale_symbols": connector.stale_symbols(),
         "order_latency_ms_p50": latencies[len(latencies) // 2] / 1e6 if latencies else None,
         "primary": primary,
         "data_only": connector.data_only,
@@ -112,6 +117,14 @@ class HealthMonitor:
                 self.silent_detected += 1
                 log.warning("health check: %s is %s; reconnecting", connector.name, reason)
                 connector.handle_connection_error(f"health check: {reason}")
+            elif connector.recovering and not connector.reconnecting:
+                # The reconciliation of the last run's orders failed (the link hiccuped,
+                # the venue did not answer): the connector takes no new order until it ran.
+                try:
+                    connector.reconcile_orders()
+                except Exception as exc:
+                    log.warning("health check: %s: reconciliation of the last run's orders "
+                                "failed again: %s", connector.name, exc)
         if self.on_tick is not None:
             self.on_tick()
         return found

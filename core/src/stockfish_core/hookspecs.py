@@ -57,3 +57,12 @@ def stockfish_simulated_venues(register: Callable[[str, Callable[..., Any]], Non
     ``start() -> dict`` (start on 127.0.0.1 and return the connector configuration entry,
     ``{"type": ..., **settings}``, that connects to it), ``stop()`` and
     ``drop_connections()`` (fault injection: cut every client connection now)."""
+
+
+@hookspec
+def stockfish_cli_commands(register: Callable[..., None]) -> None:
+    """Add subcommands to ``stockfish-rt``: call ``register(name, add_arguments, main,
+    help)`` once per command. ``add_arguments(parser)`` declares the command's arguments on
+    its ``argparse`` parser and ``main(args) -> int`` runs it. A name already taken (a
+    built-in command or another plugin's) is refused with a warning, as is a command whose
+    ``add_arguments`` raises; the other commands are still offered."""

@@ -130,6 +130,10 @@ def default_journal_path(name: str = "journal") -> str:
     return os.path.join(base, "stockfish-rt", f"{name}.sqlite3")
 
 
+def _json(mapping: dict[str, str]) -> str:
+    return json.dumps(mapping, sort_keys=True) if mapping else "{}"
+
+
 def _order_row(order: Order) -> tuple[Any, ...]:
     """The order's journaled state, read under its lock (one consistent snapshot)."""
     with order._lock:  # the state machine's own lock: a consistent row
@@ -137,10 +141,10 @@ def _order_row(order: Order) -> tuple[Any, ...]:
         return (
             order.client_order_id, order.connector or "", order.symbol, order.side.value,
             order.quantity, order.order_type.value, order.price, order.stop_price,
-            order.time_in_force.value, order.account, json.dumps(order.tags, sort_keys=True),
+            order.time_in_force.value, order.account, _json(order.tags),
             order.created_ns, order.order_id, order.status.value, order.filled_quantity,
             order.avg_fill_price, order.reject_reason, int(order.unknown_outcome),
-            int(order.external), json.dumps(order.venue_refs, sort_keys=True),
+            int(order.external), _json(order.venue_refs),
             order.updated_ns, terminal,
         )
 

@@ -155,11 +155,16 @@ class ExchangeManager:
                       journal=journal, on_stop=mcfg.on_stop,
                       cancel_timeout=mcfg.cancel_timeout)
         manager._owns_journal = journal is not None
-        for name, entry in config.connectors.items():
-            connector = plugins.create_connector(entry.type, entry.settings, name=name,
-                                                 router=manager.router)
-            manager.add_connector(connector, name, primary=entry.primary,
-                                  data_only=entry.data_only)
+        try:
+            for name, entry in config.connectors.items():
+                connector = plugins.create_connector(entry.type, entry.settings, name=name,
+                                                     router=manager.router)
+                manager.add_connector(connector, name, primary=entry.primary,
+                                      data_only=entry.data_only)
+        except BaseException:
+            if journal is not None:  # release the file: the caller gets no manager to close
+                journal.close()
+            raise
         return manager
 
     @property

@@ -52,9 +52,6 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                                            "intervals", _C),
     "stockfish_connector_health_score": ("gauge", "the score best_available routing uses "
                                                   "(0 unusable .. about 100)", _C),
-    "stockfish_stale_symbols": ("gauge", "symbols whose data is known wrong right now (a "
-                                         "book being resynchronised: nothing published)",
-                                _C),
     "stockfish_connector_recent_errors": ("gauge", "connection errors in the last minute", _C),
     "stockfish_subscriptions": ("gauge", "subscriptions remembered for re-subscribing", _C),
     # data
@@ -80,6 +77,8 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "stockfish_external_fills": ("counter", "fills of orders this process did not send", _C),
     "stockfish_connector_recovering": ("gauge", "1 while the orders of the last run wait "
                                                 "for their reconciliation", _C),
+    "stockfish_symbol_stale": ("gauge", "1 for a subscribed symbol whose market data is stale "
+                                        "now", (*_C, "symbol")),
     "stockfish_unknown_outcome_orders": ("gauge", "orders whose outcome waits for "
                                                   "reconciliation", _C),
     "stockfish_order_latency_seconds": ("gauge", "send to venue answer over recent orders, "
@@ -227,7 +226,8 @@ class StatsCollector:
             f.gauge("stockfish_connector_stale", lv, float(bool(health["stale"])))
             f.gauge("stockfish_connector_health_score", lv, float(health["score"]))
         f.gauge("stockfish_connector_recent_errors", lv, float(stats["recent_errors"]))
-        f.gauge("stockfish_stale_symbols", lv, float(len(connector.stale_symbols())))
+        for symbol in connector.stale_symbols():
+            f.gauge("stockfish_symbol_stale", (*lv, symbol), 1.0)
         f.gauge("stockfish_subscriptions", lv, float(stats["subscriptions"]))
         for data_type, count in list(s.updates_by_type.items()):
             f.counter("stockfish_updates", (*lv, data_type.value), count)

@@ -10,7 +10,6 @@ For consumers on other threads, :meth:`subscribe_queue` gives a bounded queue an
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import enum
 import itertools
@@ -18,9 +17,12 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockfish_core.models import DataType, MarketUpdate
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["BoundedQueue", "DataFeedRouter", "OverflowPolicy", "Subscription", "UpdateStream"]
 
@@ -178,6 +180,9 @@ class DataFeedRouter:
         symbols: Iterable[str] | str | None = None,
     ) -> UpdateStream:
         """An async iterator of updates for asyncio code (call from the consuming loop)."""
+        # asyncio (and the ssl it loads, ~5 MB) is imported by those who stream.
+        import asyncio
+
         stream = UpdateStream(loop or asyncio.get_running_loop(), maxsize,
                               on_drop=self._count_drop)
         stream.subscription = self.subscribe(stream.put_threadsafe, data_types, symbols)
@@ -266,6 +271,8 @@ class UpdateStream:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int,
                  on_drop: Callable[[], None] | None = None) -> None:
+        import asyncio
+
         self.loop = loop
         self.maxsize = maxsize
         self.dropped = 0
@@ -299,6 +306,8 @@ class UpdateStream:
         return self._items.popleft()
 
     async def get(self, timeout: float | None = None) -> MarketUpdate | None:
+        import asyncio
+
         try:
             return await asyncio.wait_for(self.__anext__(), timeout)
         except (asyncio.TimeoutError, StopAsyncIteration):

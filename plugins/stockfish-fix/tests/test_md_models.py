@@ -185,7 +185,8 @@ def test_resync_backs_off_until_a_snapshot_is_accepted(
     venue.inject_market_data("AAA", "delete_unknown")
     assert wait_until(lambda: "AAA" in connector.stale_symbols(), T)
     report = health_report(connector)
-    assert "AAA" in report["stale_symbols"] and report["stale_symbols"]["AAA"] >= 0
+    assert report["stale_symbols"]["AAA"].startswith("book_delete_unknown_level, resyncing")
+    assert connector.get_stats()["fix"]["stale_seconds"]["AAA"] >= 0
     marked = len(published_books(recorder.updates, "AAA"))
     assert wait_until(lambda: connector.get_stats()["fix"].get("md_resyncs_completed") == 1,
                       T)

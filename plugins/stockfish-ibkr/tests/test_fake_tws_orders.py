@@ -109,7 +109,7 @@ def test_manual_and_other_client_orders_in_open_orders(raw: Raw, tws: FakeTWS) -
 def test_external_fills_in_executions_and_completed_orders(raw: Raw, tws: FakeTWS) -> None:
     client = raw(tws.port)
     manual = tws.add_external_order("SPY", "BUY", 4, order_type="MKT", fill=4)
-    other = tws.add_external_order("QQQ", "SELL", 6, limit_price=300.0, client_id=3,
+    other = tws.add_external_order("QQQ", "SELL", 6, limit_price=100_000.0, client_id=3,
                                    order_ref="their-ref")
     fill = tws.fill_order(other["perm_id"], quantity=2)
     assert (fill["shares"], fill["client_id"], fill["order_ref"]) == (2.0, 3, "their-ref")

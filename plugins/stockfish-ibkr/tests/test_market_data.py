@@ -149,3 +149,22 @@ def test_unsubscribe_cancels_at_tws(live: Live) -> None:
     settled = recorder.count(symbol="SPY")
     assert recorder.wait_updates(6, 10.0, DataType.PRICE_TICK, "QQQ")
     assert recorder.count(symbol="SPY") == settled
+
+
+def test_a_bad_price_overwritten_in_the_same_packet_is_still_counted(live: Live,
+                                                                     tws: FakeTWS) -> None:
+    """ib_insync keeps each field's last value: a bad bid followed by a good one in one
+    packet never reaches the quote; the connector counts it from the packet's ticks (the
+    conformance kit's bad-input test failed about 1 run in 9 without this)."""
+    connector, recorder = live
+    connector.subscribe_price("SPY")
+    assert recorder.wait_updates(3, 10.0, DataType.PRICE_TICK, "SPY")
+    before = connector.get_stats()["data_errors_by_kind"].get("bad_price", 0)
+    tws.send_garbage(then_quote=True)
+    assert recorder.wait(lambda: connector.get_stats()["data_errors_by_kind"].get(
+        "bad_price", 0) >= before + 2, 10.0)  # the bid of -99 and the ask of -98
+    assert recorder.wait_updates(3, 10.0, DataType.PRICE_TICK, "SPY")
+    for tick in _payloads(recorder, DataType.PRICE_TICK, "SPY"):
+        assert isinstance(tick, PriceTick)
+        assert all(v is None or v > 0 for v in (tick.bid, tick.ask, tick.last))
+    assert connector.get_stats()["data_errors_by_kind"]["bad_price"] == before + 2

@@ -52,6 +52,17 @@ def test_quote_normalizer_never_raises_and_never_leaks_bad_values(**values: Any)
 
 
 @PARSER
+@given(st.lists(st.floats(min_value=1e-6, max_value=1e7), min_size=7, max_size=7))
+def test_the_fast_path_gives_what_the_checked_path_gives(values: list[float]) -> None:
+    """A quote of floats in range takes the fast path; a NaN last size (IB's "unknown")
+    sends the same quote through the checked path, which must agree on everything else."""
+    fast = normalize_quote("SPY", *values, ts_event=5)
+    checked = normalize_quote("SPY", *values[:5], math.nan, values[6], ts_event=5)
+    assert fast[1:] == (None, 0) and checked[1:] == (None, 1)
+    assert fast[0] == attrs.evolve(checked[0], last_size=values[5])
+
+
+@PARSER
 @given(st.lists(st.tuples(PRICES, PRICES), max_size=6),
        st.lists(st.tuples(PRICES, PRICES), max_size=6), st.integers(0, 8))
 def test_book_normalizer(bids: list[Any], asks: list[Any], depth: int) -> None:

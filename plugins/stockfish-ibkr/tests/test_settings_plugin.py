@@ -12,7 +12,7 @@ from stockfish_core import plugins
 from stockfish_core.config import load_config
 from stockfish_core.errors import ConfigError
 from stockfish_core.router import DataFeedRouter
-from stockfish_ibkr.pacing import HistoricalPacer, MessagePacer, PacingError
+from stockfish_ibkr.pacing import HistoricalPacer
 from stockfish_ibkr.settings import IBKRSettings, mask_account
 
 
@@ -107,26 +107,28 @@ class _Clock:
         return self.now
 
 
-def test_message_pacer_window() -> None:
-    clock = _Clock()
-    pacer = MessagePacer(3, clock=clock, window=1.0)
-    for _ in range(3):
-        pacer.acquire(timeout=0)
-    assert pacer.delay_for() == pytest.approx(1.0)
-    with pytest.raises(PacingError) as info:
-        pacer.acquire(timeout=0.5)
-    assert info.value.retry_after == pytest.approx(1.0)
-    clock.now += 1.0
-    pacer.acquire(timeout=0)
-    assert pacer.sent == 4
-
-
 def test_historical_pacer_limits() -> None:
     clock = _Clock()
-    pacer = HistoricalPacer(max_requests=2, window=600.0, identical_interval=15.0, clock=clock)
+    pacer = HistoricalPacer(max_requests=2, window=600.0, identical_interval=15.0, clock=clock,
+                            margin=0.0)
     assert pacer.check("a") == 0
     assert pacer.check("a") == pytest.approx(15.0)
     assert pacer.check("b") == 0
     assert pacer.check("c") == pytest.approx(600.0)
     clock.now += 600.0
     assert pacer.check("c") == 0
+
+
+def test_historical_pacer_same_contract_rule_and_margin() -> None:
+    clock = _Clock()
+    pacer = HistoricalPacer(clock=clock)  # IB's windows, each half a second longer
+    for i in range(5):
+        assert pacer.check(("SPY", i), ("SPY", "TRADES")) == 0
+    # A sixth for the same contract and tick type within two seconds breaks IB's rule.
+    assert pacer.check(("SPY", 5), ("SPY", "TRADES")) == pytest.approx(2.5)
+    assert pacer.check(("QQQ", 0), ("QQQ", "TRADES")) == 0
+    clock.now += 2.5
+    assert pacer.check(("SPY", 5), ("SPY", "TRADES")) == 0
+    assert pacer.check(("SPY", 5), ("SPY", "TRADES")) == pytest.approx(15.5)  # identical
+    assert pacer.check(("BA", 0), ("SPY", "BID_ASK"), weight=2) == 0
+    assert pacer.identical_recently(("SPY", 5))

@@ -57,6 +57,24 @@ def test_redundant_endpoints_deliver_each_message_once(live: Live, publisher: Si
     assert stats["zmq"]["messages_by_endpoint"] == {e: 200 for e in publisher.endpoints}
 
 
+def test_every_frame_layout_and_a_backlog_are_read_whole(live: Live,
+                                                         publisher: SimPublisher) -> None:
+    """The body is the last part of one, two or three; a backlog far past one wake-up's
+    batch is read to the end, in order, every frame counted once."""
+    connector, recorder = live
+    for envelope in ((), (b"BTCUSD",), (b"BTCUSD", b"routing")):
+        publisher.send_raw(*envelope, orjson.dumps(publisher.ticker("BTCUSD")))
+    assert recorder.wait_count(3, T)
+    publisher.send(2000)
+    assert recorder.wait_count(2003, T)
+    assert _sequences(recorder, "BTCUSD") == list(range(1, 1004))
+    assert _sequences(recorder, "ETHUSD") == list(range(1, 1001))
+    frames = 2 * 2003  # two endpoints, each carrying every message
+    assert recorder.wait(lambda: sum(connector.messages_by_endpoint.values()) == frames, T)
+    stats = connector.get_stats()
+    assert stats["updates_received"] == frames and stats["data_errors"] == 0
+
+
 def test_a_gap_is_reported_once_with_its_exact_range(live: Live, publisher: SimPublisher
                                                      ) -> None:
     connector, recorder = live

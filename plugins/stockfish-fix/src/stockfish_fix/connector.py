@@ -59,6 +59,6 @@ class FIXConnector(FIXSession, FIXExecution, FIXMarketData, BaseConnector):
         stats = super().get_stats()
         stats["fix"] = {"version": self.version, **dict(self.fix_counters),
                         "md_resyncs_by_cause": dict(self.md_resyncs_by_cause),
-                        "stale_symbols": self.stale_symbols(),
+                        "stale_seconds": self.stale_seconds(),
                         "book_models": self.book_models()}
         return stats

@@ -206,11 +206,20 @@ class FIXMarketData:
                                            depth=self.settings.market_depth))
 
     # ------------------------------------------------------------------ integrity
-    def stale_symbols(self) -> dict[str, float]:
+    def stale_symbols(self) -> dict[str, str]:
         """Subscribed symbols whose book is stale (nothing published until a snapshot is
-        accepted), with the seconds each has been stale."""
+        accepted), each with why and for how long: ``"rpt_seq_gap, resyncing for 0.4 s"``."""
+        return {symbol: f"{cause}, resyncing for {age:.1f} s"
+                for symbol, (cause, age) in self._stale().items()}
+
+    def stale_seconds(self) -> dict[str, float]:
+        """Seconds each stale symbol has been stale (for metrics)."""
+        return {symbol: age for symbol, (_cause, age) in self._stale().items()}
+
+    def _stale(self) -> dict[str, tuple[str, float]]:
         now = time.monotonic()
-        return {sub.symbol: now - sub.stale_since for sub in list(self._subs.values())
+        return {sub.symbol: (sub.stale_cause or "stale", now - sub.stale_since)
+                for sub in list(self._subs.values())
                 if sub.active and sub.stale_since is not None}
 
     def book_models(self) -> dict[str, str]:

@@ -76,6 +76,20 @@ def normalize_quote(  # noqa: PLR0917 - the quote's fields, in IB's order
     last_size: Any = None, volume: Any = None, ts_event: int = 0,
 ) -> tuple[PriceTick | None, str | None, int]:
     """(tick, rejection kind, sentinel count). ``tick`` is None exactly when rejected."""
+    # Fast path, the usual quote (hot: once per ticker per network read): every value a
+    # float in range, so no sentinel and nothing to reject. NaN fails the comparisons and
+    # takes the checked path below, like anything else unusual.
+    if (type(bid) is type(ask) is type(last) is type(bid_size) is type(ask_size)
+            is type(last_size) is type(volume) is float
+            and 0.0 < bid < _INF and 0.0 < ask < _INF and 0.0 < last < _INF
+            and 0.0 <= bid_size < _INF and 0.0 <= ask_size < _INF
+            and 0.0 <= last_size < _INF and 0.0 <= volume < _INF
+            and type(symbol) is str and symbol):
+        if ts_event:
+            return PriceTick(symbol, bid, ask, last, bid_size, ask_size, last_size, volume,
+                             ts_event), None, 0
+        return PriceTick(symbol, bid, ask, last, bid_size, ask_size, last_size,
+                         volume), None, 0
     if not isinstance(symbol, str) or not symbol:
         return None, "bad_symbol", 0
     try:

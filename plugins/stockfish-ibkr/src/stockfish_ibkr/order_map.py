@@ -1,35 +1,74 @@
-"""``IBKROrderMap``: client order id <-> IB orderId <-> IB permId.
+"""``IBKROrderMap``: client order id <-> IB orderId <-> IB permId, and the order-id
+high-water mark.
 
 IB's orderId is only unique within one client id and one TWS session: after TWS's nightly
 restart the next valid id can roll back. The permId is unique for good, and the client
 order id travels as the order's ``orderRef``. Executions are matched on orderRef first, then
 permId, and on orderId only for ids this connector itself assigned (never reused).
+
+The high-water mark is the highest order id this client id is known to have used: ids this
+connector assigned, and every id of this client seen at connect (open orders, executions).
+New ids are always above it, whatever ``nextValidId`` says. It lives here and only here:
+:meth:`IBKROrderMap.load_high_water_mark` restores it (from a journal, across application
+restarts) and ``on_high_water_mark`` is told each time it rises, so that it can be saved.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["IBKROrderMap"]
 
 
 class IBKROrderMap:
-    """Thread-safe three-way map of order identifiers."""
+    """Thread-safe three-way map of order identifiers, with the order-id high-water mark."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ids: dict[str, list[int]] = {}  # client id -> [orderId, permId]
         self._by_order_id: dict[int, str] = {}
         self._by_perm_id: dict[int, str] = {}
-        self.high_water_mark = 0  # highest orderId ever assigned by this connector
+        self._mark = 0
+        #: Called with the new mark each time it rises (outside the lock).
+        self.on_high_water_mark: Callable[[int], None] | None = None
+        self.rollbacks_skipped = 0  # ids TWS proposed at or below the mark, skipped past
+
+    @property
+    def high_water_mark(self) -> int:
+        """The highest order id used by this client id, as far as this connector knows."""
+        return self._mark
+
+    def load_high_water_mark(self, mark: int) -> None:
+        """Restore a saved mark (it only ever rises)."""
+        self.observe_order_id(mark)
+
+    def observe_order_id(self, order_id: int) -> bool:
+        """An id this client id used (seen at TWS): raise the mark to it; True if raised."""
+        if not isinstance(order_id, int) or isinstance(order_id, bool) or order_id <= 0:
+            return False
+        with self._lock:
+            if order_id <= self._mark:
+                return False
+            self._mark = order_id
+        self._mark_raised(order_id)
+        return True
+
+    def _mark_raised(self, mark: int) -> None:
+        listener = self.on_high_water_mark
+        if listener is not None:
+            listener(mark)
 
     def bind_order_id(self, client_order_id: str, order_id: int) -> None:
         with self._lock:
             ids = self._ids.setdefault(client_order_id, [0, 0])
             ids[0] = order_id
             self._by_order_id[order_id] = client_order_id
-            self.high_water_mark = max(self.high_water_mark, order_id)
+            raised = order_id > self._mark
+            self._mark = max(self._mark, order_id)
+        if raised:
+            self._mark_raised(order_id)
 
     def bind_perm_id(self, client_order_id: str, perm_id: int) -> bool:
         """Record ``perm_id``; False when it is 0 or already known."""
@@ -45,9 +84,12 @@ class IBKROrderMap:
     def next_order_id(self, proposed: int) -> int:
         """An orderId above every id used before (``proposed`` if it already is)."""
         with self._lock:
-            oid = max(proposed, self.high_water_mark + 1)
-            self.high_water_mark = oid
-            return oid
+            if proposed <= self._mark:
+                self.rollbacks_skipped += 1
+            oid = max(proposed, self._mark + 1)
+            self._mark = oid
+        self._mark_raised(oid)
+        return oid
 
     def by_order_id(self, order_id: int) -> str | None:
         return self._by_order_id.get(order_id)

@@ -104,12 +104,23 @@ class IBKRSettings(ConnectorSettings):
     - ``contracts``: explicit mapping ``symbol -> {secType, exchange, currency, ...}``.
     - ``stock_exchange``/``default_currency``/``forex_exchange``/``crypto_exchange``/
       ``index_exchanges``: how bare symbols resolve.
-    - ``max_messages_per_second``: our own pacing of API messages (IB's limit is 50).
+    - ``max_messages_per_second``: the ceiling of every API message, ours and the client
+      library's, in any one-second window, spread evenly after bursts of a tenth of it;
+      IB's limit is 50, counted on arrival.
+    - ``pacing_retries``: how many times an order, cancel or request TWS dropped for
+      pacing (error 100) is sent again.
     - ``historical_max_requests`` per ``historical_window`` seconds, and no identical
       historical request within ``historical_identical_interval`` seconds (IB's limits).
     - ``request_timeout``: bound on every call handed to the IB event loop.
-    - ``farm_watchdog``: seconds after a data farm is restored (2104/2106) within which ticks
-      must resume before market data is requested again.
+    - ``farm_watchdog``: seconds after a data farm is restored (2104), or after market data
+      is requested again, within which ticks must come before it is requested (again); the
+      backoff between requests starts there and doubles.
+    - ``market_data_retry_max``: the longest wait between two requests of a silent feed.
+    - ``market_data_stale_after``: seconds of silence after which a subscribed symbol is
+      stale (health) and its market data is requested again.
+    - ``market_data_farms``: which market-data farm a symbol depends on, by symbol,
+      security type or currency (``{EUR/USD: cashfarm, FUT: usfuture}``), where the
+      built-in guess is wrong.
     """
 
     host: str = "127.0.0.1"
@@ -129,12 +140,16 @@ class IBKRSettings(ConnectorSettings):
     index_exchanges: dict[str, str] = attrs.field(factory=lambda: {
         "SPX": "CBOE", "NDX": "NASDAQ", "RUT": "RUSSELL", "VIX": "CBOE", "DJX": "CBOE",
         "XSP": "CBOE"})
-    max_messages_per_second: float = attrs.field(default=45.0, validator=_message_rate)
+    max_messages_per_second: float = attrs.field(default=40.0, validator=_message_rate)
+    pacing_retries: int = attrs.field(default=3, validator=non_negative)
     historical_max_requests: int = attrs.field(default=60, validator=positive)
     historical_window: float = attrs.field(default=600.0, validator=positive)
     historical_identical_interval: float = attrs.field(default=15.0, validator=non_negative)
     request_timeout: float = attrs.field(default=10.0, validator=positive)
     farm_watchdog: float = attrs.field(default=10.0, validator=positive)
+    market_data_stale_after: float = attrs.field(default=30.0, validator=positive)
+    market_data_retry_max: float = attrs.field(default=120.0, validator=positive)
+    market_data_farms: dict[str, str] = attrs.field(factory=dict)
 
     ENV_OVERRIDES: ClassVar[dict[str, str]] = {
         "IBKR_HOST": "host", "IBKR_PORT": "port", "IBKR_CLIENT_ID": "client_id"}

@@ -49,6 +49,7 @@ _BOOK_TYPES = frozenset({DataType.ORDERBOOK_SNAPSHOT, DataType.CUSTOM})
 _BATCH = 64            # messages taken from one socket before looking at the others: small,
 #                        so that redundant copies are read close together (their skew must
 #                        stay well inside the reorder window)
+_ASK_FIRST = 8         # frames read per poll wake-up after asking ZMQ_EVENTS (see _loop)
 _TICK_S = 0.05         # poll timeout: how often gap timeouts and idle state are checked
 
 
@@ -288,22 +289,29 @@ class ZMQConnector(BaseConnector):
         by_endpoint = self.messages_by_endpoint
         links = self._links
         next_sweep = time.monotonic() + s.idle_symbol_ttl / 4
-        noblock = zmq.NOBLOCK
+        noblock = int(zmq.NOBLOCK)
+        events = int(zmq.EVENTS)
+        pollin = int(zmq.POLLIN)
         again = zmq.Again
+        # Per socket: its endpoint and bound methods (looked up once, not per frame).
+        readers = {sock: (endpoint, sock.recv, sock.get) for sock, endpoint in sockets.items()}
         tick_ms = int(_TICK_S * 1000)
         silence_every = min(0.25, s.heartbeat_interval / 4)
         next_silence_check = 0.0
         connected = ConnectorStatus.CONNECTED
+        waiting = sequencer.waiting if sequencer is not None else set()
+        zmq_poll = zmq.zmq_poll  # Poller.poll is a Python wrapper around it
+        poll_items = poller.sockets
         while not stop.is_set():
             # The poll timeout is what drives gap timeouts: wake when the oldest held gap
             # is due, not a whole tick later (and never in a busy loop: whole ms, >= 1).
             timeout = tick_ms
-            if sequencer is not None and sequencer.waiting:
+            if waiting and sequencer is not None:
                 deadline = sequencer.next_deadline()
                 if deadline is not None:
                     timeout = min(tick_ms, max(1, math.ceil((deadline - time.monotonic())
                                                             * 1000)))
-            ready = poller.poll(timeout)
+            ready = zmq_poll(poll_items, timeout)
             now = time.monotonic()
             heard = False
             for sock, _ in ready:
@@ -311,18 +319,30 @@ class ZMQConnector(BaseConnector):
                 if endpoint is not None:
                     self._on_monitor_event(sock, endpoint)
                     continue
-                endpoint = sockets[sock]
+                endpoint, recv, get = readers[sock]
                 link = links.get(endpoint, 0)
                 taken = 0
-                while taken < _BATCH:
+                more = True
+                while more and taken < _BATCH:
+                    # Zero-copy frames: orjson reads the frame's buffer, and ``more`` says
+                    # whether a part follows (the body is the last part) without a
+                    # getsockopt per part.
                     try:
-                        frames = sock.recv_multipart(noblock)
+                        frame = recv(noblock, copy=False)
+                        while frame.more:
+                            frame = recv(noblock, copy=False)
                     except again:
                         break
                     taken += 1
                     stats.updates_received += 1
+                    # An empty socket answers a read with an exception, which costs about
+                    # five reads of ZMQ_EVENTS: ask whether another frame is waiting
+                    # before each of the first few reads (a paced feed wakes the poller
+                    # for one or two), then read on until the exception (a backlog).
+                    if taken < _ASK_FIRST:
+                        more = get(events) & pollin
                     try:
-                        update = decode(frames[-1])
+                        update = decode(frame.buffer)
                     except FrameError as exc:
                         self.record_data_error(exc.kind, str(exc))
                         continue
@@ -352,7 +372,8 @@ class ZMQConnector(BaseConnector):
                 if self.status is connected and self.is_stale():
                     self._begin_silence()
             if sequencer is not None:
-                sequencer.expire(now)
+                if waiting:
+                    sequencer.expire(now)
                 if now >= next_sweep:
                     sequencer.forget_idle(now, s.idle_symbol_ttl)
                     next_sweep = now + s.idle_symbol_ttl / 4

@@ -30,6 +30,7 @@ __all__ = ["HEARTBEAT", "FrameDecoder", "FrameError", "parse_timestamp"]
 
 HEARTBEAT = "heartbeat"
 _INF = math.inf
+_NS_END = 100_000_000_000_000_000_000  # 1e20: past it a number is no timestamp
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SIDES = {"buy": "buy", "sell": "sell", "b": "buy", "s": "sell", "bid": "buy", "ask": "sell"}
 
@@ -158,10 +159,13 @@ class FrameDecoder:
                              "data must be an object")
         stamp = msg.get("timestamp")
         ts_recv = now_ns()
-        if stamp is None:
+        # Epoch milliseconds or nanoseconds as an int, the usual cases: no call.
+        if type(stamp) is int and 100_000_000_000 <= stamp < 100_000_000_000_000:
+            ts_event = stamp * 1_000_000
+        elif type(stamp) is int and 100_000_000_000_000_000 <= stamp < _NS_END:
+            ts_event = stamp
+        elif stamp is None:
             ts_event = ts_recv
-        elif type(stamp) is int and 100_000_000_000 <= stamp < 100_000_000_000_000:
-            ts_event = stamp * 1_000_000  # epoch milliseconds, the usual case: no call
         else:
             ts_event = parse_timestamp(stamp)
         if kind == "ticker":

@@ -16,6 +16,7 @@ CONTROL_METHODS = frozenset({
     "inject_error", "pending_errors", "clear_errors", "drop_connections", "refuse_connections",
     "restart", "set_reply_delay", "stall", "send_error", "connectivity_lost",
     "connectivity_restored", "farm_lost", "farm_restored", "farm_inactive", "farms",
+    "kill_streams",
     "reject_next_order", "set_price", "fill_working_orders", "fill_order",
     "cancel_working_orders", "cancel_order_by_tws", "add_external_order", "publish_bulletin",
     "send_garbage", "orders", "forgotten_orders", "positions", "stats", "pacing",

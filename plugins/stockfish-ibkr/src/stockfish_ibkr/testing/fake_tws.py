@@ -76,7 +76,8 @@ _REQUEST_LOG = 100_000  # requests_received keeps the last this many
 NO_SECURITY = "No security definition has been found for the request"
 # Options that configure() may change while the fake runs.
 RUNTIME_OPTIONS = ("max_messages_per_second", "pacing_disconnect_after", "pacing_warning_at",
-                   "reject_off_tick", "reply_delay", "max_fill_size", "max_order_quantity")
+                   "reject_off_tick", "reply_delay", "max_fill_size", "max_order_quantity",
+                   "open_order_on_fill")
 
 
 class FakeTWS:
@@ -99,6 +100,7 @@ class FakeTWS:
         historical_identical_interval: float = 15.0, max_messages_per_second: int = 50,
         pacing_disconnect_after: int = 0, pacing_warning_at: int = 0,
         reject_off_tick: bool = True, secdef_farm: str = "secdefil", client_id: int = 1,
+        open_order_on_fill: bool = False,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the fake TWS listens on loopback only")
@@ -118,6 +120,10 @@ class FakeTWS:
         self.pacing_disconnect_after = pacing_disconnect_after  # close after N 100s; 0 = never
         self.pacing_warning_at = pacing_warning_at  # code 0 "Approaching max rate"; 0 = never
         self.reject_off_tick = reject_off_tick
+        # Send openOrder between a fill's execDetails and its orderStatus (TWS re-sends
+        # openOrder when an order changes):
+        # ib_insync then reports the order with the status it had before the fill.
+        self.open_order_on_fill = open_order_on_fill
         self.default_client_id = client_id
         self.reply_delay = 0.0
         self.stalled = False
@@ -539,6 +545,23 @@ class FakeTWS:
             return back
         return self._call(go)
 
+    def kill_streams(self, symbol: str) -> int:
+        """``symbol``'s market data streams go silent with no notice at all (a feed TWS
+        keeps subscribed and never serves again until it is requested anew); returns how
+        many streams died."""
+        def go() -> int:
+            inst = self.instrument(symbol)
+            dead = 0
+            for session in self._live_sessions():
+                for sub in session.subs.values():
+                    if sub.instrument is inst and sub.kind in ("mkt", "depth") \
+                            and not sub.dead:
+                        sub.dead = True
+                        dead += 1
+            self.count("streams_killed", dead)
+            return dead
+        return self._call(go)
+
     def farm_inactive(self, farm: str) -> None:
         """2108 / 2107: the farm is idle but comes up on demand (data still flows)."""
         def go() -> None:
@@ -685,17 +708,30 @@ class FakeTWS:
         """Send a news bulletin to every client subscribed to bulletins."""
         self._call(self._bulletin, message, msg_type, exchange)
 
-    def send_garbage(self) -> None:
-        """Send malformed market data: an undecodable tick and out-of-range prices."""
+    def send_garbage(self, then_quote: bool = False) -> None:
+        """Send malformed market data: an undecodable tick and out-of-range prices. With
+        ``then_quote`` a good quote follows in the same write, so that the client reads
+        both in one packet (the bad prices are overwritten before it looks)."""
         def go() -> None:
             for session in self._live_sessions():
                 for req_id, sub in list(session.subs.items()):
                     if sub.kind != "mkt":
                         continue
-                    session.send(p.TICK_PRICE, 6, req_id, p.TT_BID, "abc", "x", 0)
-                    session.send(p.TICK_PRICE, 6, req_id, p.TT_BID, -99.0, 5, 0)
-                    session.send(p.TICK_PRICE, 6, req_id, p.TT_ASK, -98.0, 5, 0)
-                    session.send(p.TICK_PRICE, 6, req_id, p.TT_LAST, "nan", 5, 0)
+                    inst = sub.instrument
+                    messages = [
+                        (p.TICK_PRICE, 6, req_id, p.TT_BID, "abc", "x", 0),
+                        (p.TICK_PRICE, 6, req_id, p.TT_BID, -99.0, 5, 0),
+                        (p.TICK_PRICE, 6, req_id, p.TT_ASK, -98.0, 5, 0),
+                        (p.TICK_PRICE, 6, req_id, p.TT_LAST, "nan", 5, 0),
+                    ]
+                    if then_quote:
+                        d = inst.decimals
+                        messages += [
+                            (p.TICK_PRICE, 6, req_id, p.TT_BID, p.num(inst.bid, d), 100, 0),
+                            (p.TICK_PRICE, 6, req_id, p.TT_ASK, p.num(inst.ask, d), 100, 0),
+                            (p.TICK_PRICE, 6, req_id, p.TT_LAST, p.num(inst.last, d), 100, 0),
+                        ]
+                    session.write(b"".join(p.encode(*fields) for fields in messages))
         self._call(go)
 
     # ================================================================== connections
@@ -1293,12 +1329,15 @@ class FakeTWS:
                           received["account"] or self.accounts[0], received["order_ref"])
         order.status = "PreSubmitted" if order_type in ("STP", "STP LMT") else "Submitted"
         self._orders[(client_id, order_id)] = order
-        self._send_order_state(session, order)
+        # Recorded before the client hears of it: a test that saw the order acknowledged
+        # finds it in orders_received.
         if self._cancel_on_accept is not None:
             self._log_order(session, received, "cancelled 202")
+            self._send_order_state(session, order)
             self._cancel(order, self._cancel_on_accept)
             return
         self._log_order(session, received, "accepted")
+        self._send_order_state(session, order)
         self._match(inst, only=order)
         if order.working and tif in ("IOC", "FOK"):
             self._cancel(order, "IOC/FOK order not filled at once")
@@ -1401,6 +1440,8 @@ class FakeTWS:
         session = self._order_session(order)
         if session is not None:
             session.send(*m.exec_fields(-1, record, inst))
+            if self.open_order_on_fill:
+                session.send(*m.open_order_fields(order))
             session.send(*m.order_status_fields(order))
             session.send(*m.commission_fields(record))
         return dict(record)
