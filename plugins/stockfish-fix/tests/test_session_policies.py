@@ -259,3 +259,17 @@ def test_an_unknown_outcome_is_cleared_when_the_venue_settles_the_order(
     _report(connector, order.client_order_id, (37, order.order_id or "V1"), (150, "I"),
             (39, "4"), (14, "0"))
     assert not order.unknown_outcome
+
+
+def test_any_application_message_is_a_sign_of_life() -> None:
+    """A venue busy sending (a resend backlog, reports, market data nobody here subscribed
+    to) sends no Heartbeat; the watchdog must not take that for a stalled link (under load
+    that turned every reconnect into the next "stall")."""
+    connector = FIXConnector(version="FIX44", store="memory", heartbeat_interval=1.0)
+    connector.stats.last_heartbeat_ns = 1  # long ago
+    incremental = raw("FIX44", "X", [(262, "NOBODY"), (268, "1"), (279, "0"), (269, "0"),
+                                     (55, "ZZZ"), (270, "1"), (271, "1")])
+    connector._from_app(parse("FIX44", incremental))
+    age = connector.heartbeat_age()
+    assert age is not None and age < 1.0
+    assert connector.get_stats()["fix"]["md_after_unsubscribe"] == 1

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import quickfix as fix
 from stockfish_core.enums import ConnectorStatus
 from stockfish_core.errors import NotConnectedError
+from stockfish_core.models import now_ns
 
 from stockfish_fix import messages as m
 from stockfish_fix.lifetime import EngineGuard, check_sessions_free, owned_session_id, release
@@ -601,7 +602,12 @@ class FIXSession:
         return False
 
     def _from_app(self, msg: Any) -> None:
-        self.stats.updates_received += 1
+        stats = self.stats
+        stats.updates_received += 1
+        # Any message is a sign of life: a venue busy sending (a resend backlog, reports,
+        # market data not published) sends no Heartbeat, and the watchdog must not take
+        # that for a stalled link.
+        stats.last_heartbeat_ns = now_ns()
         msg_type = msg.getHeader().getField(m.MSG_TYPE)
         handler = self._handlers.get(msg_type)
         if handler is None:
