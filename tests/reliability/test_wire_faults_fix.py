@@ -77,8 +77,9 @@ def test_fix_survives_a_hundred_wire_faults(tmp_path: Path, kind: str) -> None:
                               symbol="AAA", also=("BBB",), send_orders=send_orders, faults=100,
                               seed=20261125, heartbeat_interval=HEARTBEAT, budget_s=240)
         unsettled = settle(connector, recorder, orders)
-        assert not unsettled, (connector.status, connector.get_stats()["last_error"],
-                               unsettled[:2])
+        assert not unsettled, (connector.status, connector.get_stats()["last_error"], [
+            (o, o.unknown_outcome, venue.orders_received_count(o.client_order_id))
+            for o in unsettled[:3]], connector.get_stats()["fix"])
         assert set(connector.subscriptions) == subscriptions
         stats = connector.get_stats()
         received = Counter({o.client_order_id: venue.orders_received_count(o.client_order_id)

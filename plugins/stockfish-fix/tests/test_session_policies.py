@@ -7,6 +7,7 @@ connects from any thread; an unknown outcome cleared whenever the venue settles 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -273,3 +274,31 @@ def test_any_application_message_is_a_sign_of_life() -> None:
     age = connector.heartbeat_age()
     assert age is not None and age < 1.0
     assert connector.get_stats()["fix"]["md_after_unsubscribe"] == 1
+
+
+def test_a_recheck_asked_for_while_one_runs_is_not_lost() -> None:
+    """The recheck's own reconciliation can find an order the venue does not know yet (sent
+    just before the last drop), still within its grace: that order must be checked again
+    (it stayed PENDING for good after the last fault of a 100-fault run on a loaded
+    machine)."""
+    calls: list[float] = []
+    done = threading.Event()
+
+    class _Counting(FIXConnector):
+        unknown_order_grace = 0.05
+
+        @property
+        def is_connected(self) -> bool:
+            return True
+
+        def reconcile_orders(self, timeout: float = 5.0, orders: Any = None) -> Any:
+            calls.append(time.monotonic())
+            if len(calls) == 1:
+                self._schedule_recheck()  # a new unknown order, still within its grace
+            else:
+                done.set()
+
+    connector = _Counting(version="FIX44", store="memory")
+    connector._schedule_recheck()
+    assert done.wait(T), calls
+    assert len(calls) == 2

@@ -78,7 +78,10 @@ class FIXExecution:
         self._status_answers: set[str] = set()  # ids answered since their request
         # client order id -> monotonic time the venue first said it has no such order
         self._unseen_since: dict[str, float] = {}
-        self._recheck_pending = threading.Event()
+        # One recheck thread at a time; a request while it runs makes it go round again.
+        self._recheck_lock = threading.Lock()
+        self._recheck_running = False
+        self._recheck_wanted = False
         # Tick sizes parsed once (Decimal), not per order.
         ticks = self.settings.tick_sizes
         self._ticks = {symbol: parse_tick(f"tick_sizes.{symbol}", tick)
@@ -285,21 +288,35 @@ class FIXExecution:
 
     def _schedule_recheck(self) -> None:
         """Reconcile again once ``unknown_order_grace`` has passed (one thread at a time,
-        never on QuickFIX's thread)."""
-        if self._recheck_pending.is_set():
-            return
-        self._recheck_pending.set()
+        never on QuickFIX's thread). A request that comes while a recheck runs is not lost:
+        the running thread goes round again (its own reconciliation may be what found a
+        new unknown order, still within its grace)."""
+        with self._recheck_lock:
+            self._recheck_wanted = True
+            if self._recheck_running:
+                return
+            self._recheck_running = True
+        threading.Thread(target=self._recheck_loop, daemon=True,
+                         name=f"{self.name}-recheck").start()
 
-        def recheck() -> None:
-            try:
-                if not self.wait_closing(self.unknown_order_grace) and self.is_connected:
-                    self.reconcile_orders()
-            except Exception as exc:  # the link went again: the next reconnect reconciles
-                log.info("%s: recheck of unknown orders failed: %s", self.name, exc)
-            finally:
-                self._recheck_pending.clear()
-
-        threading.Thread(target=recheck, daemon=True, name=f"{self.name}-recheck").start()
+    def _recheck_loop(self) -> None:
+        try:
+            while True:
+                with self._recheck_lock:
+                    if not self._recheck_wanted:
+                        self._recheck_running = False
+                        return
+                    self._recheck_wanted = False
+                if self.wait_closing(self.unknown_order_grace):
+                    break
+                try:
+                    if self.is_connected:
+                        self.reconcile_orders()
+                except Exception as exc:  # the link went: the next reconnect reconciles
+                    log.info("%s: recheck of unknown orders failed: %s", self.name, exc)
+        finally:
+            with self._recheck_lock:
+                self._recheck_running = False
 
     def _on_cancel_reject(self, msg: Any) -> None:
         cl_ord_id, orig, _ord_status, reason = m.decode_cancel_reject(msg)
