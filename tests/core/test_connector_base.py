@@ -14,7 +14,7 @@ from stockfish_core.models import now_ns
 from stockfish_core.orders import Order, OrderStatus, OrderType
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.sim import SimConnector
-from stockfish_core.testing import Recorder
+from stockfish_core.testing import Recorder, wait_until
 
 
 def make(**overrides: object) -> SimConnector:
@@ -128,6 +128,31 @@ def test_close_stops_a_reconnect_loop_in_bounded_time() -> None:
     threading.Thread(target=close).start()
     assert stopped.wait(6)
     assert connector.status is ConnectorStatus.DISCONNECTED
+
+
+class _Refused(SimConnector):
+    """A venue refusing for a reason retrying cannot cure: the connector gives up."""
+
+    def connect(self) -> bool:
+        if self.stats.reconnection_attempts >= 2:
+            self.stop_reconnecting("venue: bad password (the account locks after 3)")
+            return self.connect_failed("venue: bad password")
+        return super().connect()
+
+
+def test_stop_reconnecting_ends_the_loop_with_error_and_the_reason() -> None:
+    connector = _Refused(router=DataFeedRouter(), venue=f"base-{now_ns()}",
+                         reconnect_initial_delay=0.02, reconnect_max_delay=0.05)
+    try:
+        assert connector.connect()
+        connector.venue.refuse_connections(60)
+        connector.venue.drop()
+        assert wait_until(lambda: connector.status is ConnectorStatus.ERROR
+                          and not connector.reconnecting, 10), connector.get_stats()
+        assert connector.stats.reconnection_attempts == 2
+        assert "bad password" in connector.get_stats()["last_error"]
+    finally:
+        connector.close()
 
 
 def test_close_racing_a_reconnect_attempt_ends_disconnected() -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 # loadfile hands whole files to the workers in collection order, topping a worker up
-# only when it has two tests or fewer left. The FIX wire-fault schedule (about three
-# minutes, nearly all of it waiting on heartbeats and reconnect intervals) goes first, so
-# one worker runs it while the other runs the IBKR schedule and then everything else,
-# about as long in all. Serially the suite took the sum of both.
+# only when it has two tests or fewer left. The FIX wire-fault schedules (one per simulated
+# venue, about three minutes each, nearly all of it waiting on heartbeats and reconnect
+# intervals) go first, so one worker runs them while the other runs the IBKR schedule and
+# then everything else. Serially the suite took the sum of both.
 _FIRST = ("test_wire_faults_fix.py", "test_wire_faults_ibkr.py")
 
 

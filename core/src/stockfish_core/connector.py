@@ -116,6 +116,7 @@ class BaseConnector(OrderPath, ABC):
         self._watchdog_thread: threading.Thread | None = None
         self._drops = 0  # bumped by every connection error; a reconnect that saw it change
         # while resubscribing or reconciling goes round again instead of trusting the link
+        self._give_up_reason: str | None = None  # set by stop_reconnecting()
         self.backoff = Backoff(
             initial=getattr(settings, "reconnect_initial_delay", 0.5),
             max_delay=getattr(settings, "reconnect_max_delay", 30.0),
@@ -446,9 +447,13 @@ class BaseConnector(OrderPath, ABC):
             return False
         try:
             self.backoff.reset()
+            self._give_up_reason = None
             self.set_status(ConnectorStatus.RECONNECTING)
             for delay in self.backoff.delays():
                 if self._closing.is_set():
+                    return False
+                if self._give_up_reason is not None:
+                    self.set_status(ConnectorStatus.ERROR, self._give_up_reason)
                     return False
                 self.stats.reconnection_attempts += 1
                 with self._lock:
@@ -479,6 +484,9 @@ class BaseConnector(OrderPath, ABC):
                              self.name)
                 if self._closing.is_set():
                     return False
+                if self._give_up_reason is not None:
+                    self.set_status(ConnectorStatus.ERROR, self._give_up_reason)
+                    return False
                 if self.status is not ConnectorStatus.RECONNECTING:
                     self.set_status(ConnectorStatus.RECONNECTING)
                 if deadline is not None and time.monotonic() + delay > deadline:
@@ -489,6 +497,14 @@ class BaseConnector(OrderPath, ABC):
             return False
         finally:
             self._reconnect_lock.release()
+
+    def stop_reconnecting(self, reason: str) -> None:
+        """Give up reconnecting after the attempt in progress: the venue refused for a
+        reason retrying cannot cure (bad credentials, a locked account, sequence numbers out
+        of step) and more attempts would only make it worse. The loop ends with status ERROR
+        and ``reason``; the next connection error or a ``connect()`` call tries again."""
+        self._give_up_reason = reason
+        self.stats.last_error = reason
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop reconnecting and disconnect; returns within about ``timeout`` seconds."""

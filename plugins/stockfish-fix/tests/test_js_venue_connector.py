@@ -1,15 +1,16 @@
 """Our FIX connector (public API only) against the jspurefix venue, FIX 4.2 / 4.4 / 5.0 SP2:
-logon, market data equal to the venue's book after every message, orders compared with the
-venue's record, nothing sent twice, reconnect and reconciliation, and the conformance kit.
+logon, market data equal to the venue's book after every message in every book model,
+orders compared with the venue's record, nothing sent twice, reconnect and reconciliation,
+and the conformance kit.
 
-Where the connector disagrees with this venue the test is a strict xfail naming the
-disagreement: it turns red when the connector is fixed."""
+Where the connector still disagrees with this venue the test is a strict xfail naming the
+disagreement: it turns red when the connector is fixed. (The book-model tests that run on
+both venues are in ``test_md_models.py``.)"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import ConnectorConformance, Recorder, wait_until
 from stockfish_fix.connector import FIXConnector
-from stockfish_fix.testing.js_venue import JSFIXVenue, extend_dictionaries
+from stockfish_fix.testing.js_venue import JSFIXVenue
 from stockfish_fix.testing.messages import FAST
 
 T = 10.0
@@ -27,10 +28,10 @@ VERSIONS = ("FIX42", "FIX44", "FIX50SP2")
 
 
 @pytest.fixture(scope="module")
-def js_dictionaries(test_dictionaries: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+def js_dictionaries(test_dictionaries: str) -> str:
     """QuickFIX dictionaries with the venue's published extensions (RptSeq, MDPriceLevel,
-    4.2 Username/Password)."""
-    return extend_dictionaries(tmp_path_factory.mktemp("jsdict"), Path(test_dictionaries))
+    4.2 Username/Password): the extended test dictionaries."""
+    return test_dictionaries
 
 
 def _start(version: str, dictionaries: str, **options: Any) -> JSFIXVenue:
@@ -210,8 +211,6 @@ def test_external_order_is_surfaced(
         for e in recorder.order_events), 3.0), connector.get_stats()["data_errors_by_kind"]
 
 
-@pytest.mark.xfail(strict=True, reason="a reject's placeholder OrderID (37=NONE) is stored as "
-                   "the order's venue id")
 def test_placeholder_order_id_is_not_the_venue_id(
         js_venue: JSFIXVenue, connect: Callable[..., tuple[FIXConnector, Recorder]]) -> None:
     connector, recorder = connect()
@@ -282,8 +281,8 @@ def models_venue(js_dictionaries: str) -> Iterator[JSFIXVenue]:
 
 
 def _model_books_equal(venue: JSFIXVenue, connector_to: Callable[..., Any],
-                       symbol: str) -> None:
-    connector, recorder = connector_to(venue)
+                       symbol: str, **settings: Any) -> None:
+    connector, recorder = connector_to(venue, **settings)
     mark = len(venue.md_history(symbol))
     connector.subscribe_orderbook(symbol, 100)
     try:
@@ -293,37 +292,25 @@ def _model_books_equal(venue: JSFIXVenue, connector_to: Callable[..., Any],
         raise AssertionError(f"{exc}; connector data errors: {kinds}") from None
 
 
-@pytest.mark.xfail(strict=True, reason="connector keys levels by price: a top-of-book Change "
-                   "(279=1) at a new price is counted book_change_unknown_level and added as a "
-                   "level instead of replacing the side's quote; the book crosses "
-                   "(crossed_book) and nothing is published after that")
 def test_top_of_book_books_equal_after_every_message(
         models_venue: JSFIXVenue, connector_to: Callable[..., Any]) -> None:
     _model_books_equal(models_venue, connector_to, "TOBX")
 
 
-@pytest.mark.xfail(strict=True, reason="connector needs MDEntryPx on a Delete: an entry-id "
-                   "Delete (278, no 270) drops the whole X as missing_field; MDEntryID / "
-                   "MDEntryRefID are ignored, so orders at one price overwrite each other; "
-                   "the book crosses and publishing stops")
 def test_entry_id_books_equal_after_every_message(
         models_venue: JSFIXVenue, connector_to: Callable[..., Any]) -> None:
     _model_books_equal(models_venue, connector_to, "EIDX")
 
 
-@pytest.mark.xfail(strict=True, reason="connector ignores MDPriceLevel (1023): 279=3/4/5 "
-                   "drop the X as bad_enum, a Delete by level (no 270) as missing_field, the "
-                   "implicit fall-off past the depth never happens; the book crosses")
 def test_position_books_equal_after_every_message(
         models_venue: JSFIXVenue, connector_to: Callable[..., Any]) -> None:
     _model_books_equal(models_venue, connector_to, "POSX")
 
 
-@pytest.mark.xfail(strict=True, reason="connector refuses a negative MDEntryPx (bad_number): "
-                   "the spread's snapshot is dropped and subscribe_orderbook times out")
 def test_spread_with_negative_prices_equals_the_venue(
         models_venue: JSFIXVenue, connector_to: Callable[..., Any]) -> None:
-    _model_books_equal(models_venue, connector_to, "SPRD")
+    # Below zero only where the instrument allows it (a spread).
+    _model_books_equal(models_venue, connector_to, "SPRD", negative_price_symbols=["SPRD"])
 
 
 def test_snapshot_only_books_equal_after_every_message(
@@ -331,8 +318,6 @@ def test_snapshot_only_books_equal_after_every_message(
     _model_books_equal(models_venue, connector_to, "SNAX")
 
 
-@pytest.mark.xfail(strict=True, reason="connector publishes the trade entry (269=2) of every "
-                   "snapshot as a new Trade: a W-only feed inflates volume")
 def test_snapshot_trade_entry_is_not_a_new_trade(
         models_venue: JSFIXVenue, connector_to: Callable[..., Any]) -> None:
     connector, recorder = connector_to(models_venue)
@@ -346,8 +331,6 @@ def test_snapshot_trade_entry_is_not_a_new_trade(
         f"{len(order.fills)}"
 
 
-@pytest.mark.xfail(strict=True, reason="connector does not resync an inconsistent book: after "
-                   "a crossed increment it stops publishing and never re-requests a snapshot")
 def test_crossed_book_is_resynced(
         models_venue: JSFIXVenue, connector_to: Callable[..., Any]) -> None:
     connector, recorder = connector_to(models_venue)
@@ -357,16 +340,24 @@ def test_crossed_book_is_resynced(
     assert models_venue.inject_market_data("PRIX", "crossed") == 1
     assert wait_until(
         lambda: models_venue.status()["counters"].get("in_V", 0) > requests_before, 3.0)
+    assert wait_until(lambda: connector.get_stats()["fix"].get("md_resyncs_completed") == 1,
+                      T), connector.get_stats()["fix"]
+    assert connector.get_stats()["fix"]["md_resyncs_by_cause"] == {"crossed_book": 1}
+    assert connector.stale_symbols() == {}
 
 
-@pytest.mark.xfail(strict=True, reason="connector grants the unknown-order grace only when "
-                   "Text says 'unknown': a status answer OrdStatus 8 / OrdRejReason 5 without "
-                   "that word rejects the order at once, though it may still be on its way")
 def test_unknown_order_status_keeps_the_grace(
         models_venue: JSFIXVenue, connector_to: Callable[..., Any]) -> None:
     connector, _recorder = connector_to(models_venue)
     models_venue.lose_orders(1)
     order = Order("PRIX", OrderSide.BUY, 1, OrderType.LIMIT, price=1.0)
     connector.send_order(order)
-    assert connector.request_order_states([order], 5.0) == {order.client_order_id}
+    # Answered "unknown order" (OrdStatus 8, OrdRejReason 5): not yet a verdict, so not
+    # counted as answered (reconciliation keeps it of unknown outcome) ...
+    assert connector.request_order_states([order], 5.0) == set()
     assert order.status is not OrderStatus.REJECTED, order.reject_reason
+    assert connector.get_stats()["fix"]["unknown_order_rechecks"] == 1
+    # ... and REJECTED when the venue still has no record of it after the grace.
+    assert wait_until(lambda: order.status is OrderStatus.REJECTED,
+                      connector.unknown_order_grace + T), order
+    assert "no record" in (order.reject_reason or "")

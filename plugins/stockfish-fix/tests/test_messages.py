@@ -157,7 +157,8 @@ def test_snapshot_and_incremental(version: str) -> None:
                               (269, "0"), (270, "99.5"), (271, "10"),
                               (269, "1"), (270, "100.5"), (271, "7"),
                               (269, "2"), (270, "100"), (271, "1")])
-    symbol, req_id, entries = m.decode_md_snapshot(parse(version, snap))
+    symbol, req_id, entries, depth = m.decode_md_snapshot(parse(version, snap))
+    assert depth is None
     assert (symbol, req_id) == ("AAA", "R1")
     assert [(e.type, e.price, e.size) for e in entries] == [("0", 99.5, 10.0),
                                                             ("1", 100.5, 7.0),
@@ -168,7 +169,7 @@ def test_snapshot_and_incremental(version: str) -> None:
     req, changes = m.decode_md_incremental(parse(version, inc))
     assert req == "R1"
     assert [(e.action, e.type, e.price, e.size, e.symbol) for e in changes] == [
-        ("2", "0", 99.5, 0.0, "AAA"), ("0", "0", 99.6, 4.0, "AAA")]
+        ("2", "0", 99.5, None, "AAA"), ("0", "0", 99.6, 4.0, "AAA")]  # a delete has no size
 
 
 def test_wrong_group_count_is_named() -> None:

@@ -13,10 +13,13 @@ import importlib
 import math
 import re
 import time
+from decimal import Decimal
 from typing import Any
 
 import quickfix as fix
 from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType, TimeInForce
+
+from stockfish_fix.wire import custom_tags, decimal_text, wire_text
 
 __all__ = [
     "DecodeError",
@@ -54,6 +57,7 @@ MD_UPDATE_ACTION, MD_REQ_REJ_REASON, NO_RELATED_SYM = 279, 281, 146
 REF_TAG_ID, REF_MSG_TYPE, SESSION_REJECT_REASON = 371, 372, 373
 BUSINESS_REJECT_REF_ID, BUSINESS_REJECT_REASON, CXL_REJ_RESPONSE_TO = 379, 380, 434
 LAST_UPDATE_TIME = 779
+RPT_SEQ, MD_ENTRY_ID, MD_ENTRY_REF_ID, MD_PRICE_LEVEL = 83, 278, 280, 1023
 
 _SIDES = {OrderSide.BUY: "1", OrderSide.SELL: "2"}
 SIDE_FROM_FIX = {"1": OrderSide.BUY, "2": OrderSide.SELL}
@@ -87,6 +91,11 @@ ORD_STATUS_MAP: dict[str, OrderStatus | None] = {
     "E": None,  # Pending replace
 }
 EXEC_TYPES = frozenset("0123456789ABCDEFGHIJKL")
+#: OrderIDs (37) venues write when there is no order (the FIX specification's ``NONE`` for
+#: an unknown order): read as absent, never taken for the order's venue id.
+PLACEHOLDER_ORDER_IDS = frozenset({"NONE", "N/A", "NA", "UNKNOWN"})
+#: OrdRejReason (103) Unknown order: the venue has no record of the order.
+UNKNOWN_ORDER = "5"
 _REASONS = {"3": "done for day", "C": "expired"}
 
 
@@ -117,104 +126,114 @@ def _message(msg_type: str) -> Any:
     return msg
 
 
-def _qty(value: float) -> str:
-    return f"{value:.10g}"
+def _text(msg: Any, tag: int, name: str, value: str, *, identifier: bool = True) -> None:
+    msg.setField(tag, wire_text(f"{name} ({tag})", value, identifier=identifier))
 
 
-def _px(value: float) -> str:
-    return f"{value:.10g}"
+def _number_field(msg: Any, tag: int, name: str, value: float,
+                  tick: Decimal | None = None) -> None:
+    msg.setField(tag, decimal_text(f"{name} ({tag})", value, tick=tick))
+
+
+def _order_fields(msg: Any, order: Order, *, quantity: float, price: float | None,
+                  account: str | None, tick: Decimal | None,
+                  tags: list[tuple[int, str]]) -> None:
+    _text(msg, SYMBOL, "Symbol", order.symbol)
+    msg.setField(SIDE, _SIDES[order.side])
+    msg.setField(TRANSACT_TIME, transact_time())
+    _number_field(msg, ORDER_QTY, "OrderQty", quantity)
+    msg.setField(ORD_TYPE, _ORD_TYPES[order.order_type])
+    if price is not None:
+        _number_field(msg, PRICE, "Price", price, tick)
+    if order.stop_price is not None:
+        _number_field(msg, STOP_PX, "StopPx", order.stop_price, tick)
+    msg.setField(TIME_IN_FORCE, _TIFS[order.time_in_force])
+    acct = order.account or account
+    if acct:
+        _text(msg, ACCOUNT, "Account", acct)
+    for tag, value in tags:
+        msg.setField(tag, value)
 
 
 # ----------------------------------------------------------------------------- encoding
 def encode_new_order(order: Order, cl_ord_id: str, version: str,
-                     account: str | None = None) -> Any:
-    """NewOrderSingle (D) for MARKET, LIMIT, STOP and STOP_LIMIT with time in force."""
+                     account: str | None = None, *, tick: Decimal | None = None,
+                     tags: dict[str, str] | None = None) -> Any:
+    """NewOrderSingle (D) for MARKET, LIMIT, STOP and STOP_LIMIT with time in force.
+
+    Every field is checked for the wire first (:mod:`stockfish_fix.wire`): a value that
+    cannot be sent exactly raises :class:`WireValueError` and nothing is sent. ``tick``: the
+    instrument's tick size (prices must be whole ticks); ``tags``: custom fields (FIX tag
+    number -> value)."""
+    extra = custom_tags(tags)
     msg = _message("D")
-    msg.setField(CL_ORD_ID, cl_ord_id)
+    _text(msg, CL_ORD_ID, "ClOrdID", cl_ord_id)
     msg.setField(HANDL_INST, "1")
-    msg.setField(SYMBOL, order.symbol)
-    msg.setField(SIDE, _SIDES[order.side])
-    msg.setField(TRANSACT_TIME, transact_time())
-    msg.setField(ORDER_QTY, _qty(order.quantity))
-    msg.setField(ORD_TYPE, _ORD_TYPES[order.order_type])
-    if order.price is not None:
-        msg.setField(PRICE, _px(order.price))
-    if order.stop_price is not None:
-        msg.setField(STOP_PX, _px(order.stop_price))
-    msg.setField(TIME_IN_FORCE, _TIFS[order.time_in_force])
-    acct = order.account or account
-    if acct:
-        msg.setField(ACCOUNT, acct)
+    _order_fields(msg, order, quantity=order.quantity, price=order.price, account=account,
+                  tick=tick, tags=extra)
     return msg
 
 
 def encode_cancel(order: Order, cl_ord_id: str, orig_cl_ord_id: str, version: str) -> Any:
     """OrderCancelRequest (F) for the order whose current ClOrdID is ``orig_cl_ord_id``."""
     msg = _message("F")
-    msg.setField(ORIG_CL_ORD_ID, orig_cl_ord_id)
-    msg.setField(CL_ORD_ID, cl_ord_id)
+    _text(msg, ORIG_CL_ORD_ID, "OrigClOrdID", orig_cl_ord_id)
+    _text(msg, CL_ORD_ID, "ClOrdID", cl_ord_id)
     if order.order_id:
-        msg.setField(ORDER_ID, order.order_id)
-    msg.setField(SYMBOL, order.symbol)
+        _text(msg, ORDER_ID, "OrderID", order.order_id)
+    _text(msg, SYMBOL, "Symbol", order.symbol)
     msg.setField(SIDE, _SIDES[order.side])
     msg.setField(TRANSACT_TIME, transact_time())
-    msg.setField(ORDER_QTY, _qty(order.quantity))
+    _number_field(msg, ORDER_QTY, "OrderQty", order.quantity)
     return msg
 
 
 def encode_replace(order: Order, cl_ord_id: str, orig_cl_ord_id: str, version: str, *,
                    quantity: float | None = None, price: float | None = None,
-                   account: str | None = None) -> Any:
+                   account: str | None = None, tick: Decimal | None = None,
+                   tags: dict[str, str] | None = None) -> Any:
     """OrderCancelReplaceRequest (G): new quantity and/or price for an open order."""
+    extra = custom_tags(tags)
     msg = _message("G")
-    msg.setField(ORIG_CL_ORD_ID, orig_cl_ord_id)
-    msg.setField(CL_ORD_ID, cl_ord_id)
+    _text(msg, ORIG_CL_ORD_ID, "OrigClOrdID", orig_cl_ord_id)
+    _text(msg, CL_ORD_ID, "ClOrdID", cl_ord_id)
     if order.order_id:
-        msg.setField(ORDER_ID, order.order_id)
+        _text(msg, ORDER_ID, "OrderID", order.order_id)
     msg.setField(HANDL_INST, "1")
-    msg.setField(SYMBOL, order.symbol)
-    msg.setField(SIDE, _SIDES[order.side])
-    msg.setField(TRANSACT_TIME, transact_time())
-    msg.setField(ORDER_QTY, _qty(quantity if quantity is not None else order.quantity))
-    msg.setField(ORD_TYPE, _ORD_TYPES[order.order_type])
-    new_price = price if price is not None else order.price
-    if new_price is not None:
-        msg.setField(PRICE, _px(new_price))
-    if order.stop_price is not None:
-        msg.setField(STOP_PX, _px(order.stop_price))
-    msg.setField(TIME_IN_FORCE, _TIFS[order.time_in_force])
-    acct = order.account or account
-    if acct:
-        msg.setField(ACCOUNT, acct)
+    _order_fields(msg, order, quantity=quantity if quantity is not None else order.quantity,
+                  price=price if price is not None else order.price, account=account,
+                  tick=tick, tags=extra)
     return msg
 
 
 def encode_status_request(order: Order, cl_ord_id: str, version: str) -> Any:
     """OrderStatusRequest (H) for the order whose current ClOrdID is ``cl_ord_id``."""
     msg = _message("H")
-    msg.setField(CL_ORD_ID, cl_ord_id)
+    _text(msg, CL_ORD_ID, "ClOrdID", cl_ord_id)
     if order.order_id:
-        msg.setField(ORDER_ID, order.order_id)
-    msg.setField(SYMBOL, order.symbol)
+        _text(msg, ORDER_ID, "OrderID", order.order_id)
+    _text(msg, SYMBOL, "Symbol", order.symbol)
     msg.setField(SIDE, _SIDES[order.side])
     return msg
 
 
 def encode_md_request(req_id: str, symbol: str, version: str, *, subscribe: bool = True,
-                      depth: int = 0) -> Any:
-    """MarketDataRequest (V): snapshot + updates (263=1) or unsubscribe (263=2) for bids,
-    offers and trades of one symbol."""
+                      depth: int = 0, snapshot_only: bool = False) -> Any:
+    """MarketDataRequest (V) for bids, offers and trades of one symbol: snapshot + updates
+    (263=1), a snapshot alone (263=0, ``snapshot_only``: a resync) or unsubscribe (263=2)."""
     msg = _message("V")
-    msg.setField(MD_REQ_ID, req_id)
-    msg.setField(SUBSCRIPTION_REQUEST_TYPE, "1" if subscribe else "2")
+    _text(msg, MD_REQ_ID, "MDReqID", req_id)
+    kind = "2" if not subscribe else "0" if snapshot_only else "1"
+    msg.setField(SUBSCRIPTION_REQUEST_TYPE, kind)
     msg.setField(MARKET_DEPTH, str(depth))
-    msg.setField(MD_UPDATE_TYPE, "1")
+    if kind == "1":
+        msg.setField(MD_UPDATE_TYPE, "1")
     types = new_group(version, "MarketDataRequest", "NoMDEntryTypes")
     for entry_type in ("0", "1", "2"):
         types.setField(MD_ENTRY_TYPE, entry_type)
         msg.addGroup(types)
     related = new_group(version, "MarketDataRequest", "NoRelatedSym")
-    related.setField(SYMBOL, symbol)
+    related.setField(SYMBOL, wire_text("Symbol (55)", symbol))
     msg.addGroup(related)
     return msg
 
@@ -260,6 +279,7 @@ class ExecReport:
         "last_px",
         "last_qty",
         "leaves_qty",
+        "ord_rej_reason",
         "ord_status",
         "order_id",
         "order_qty",
@@ -272,6 +292,13 @@ class ExecReport:
     def __init__(self, **values: Any) -> None:
         for name in self.__slots__:
             setattr(self, name, values.get(name))
+
+    @property
+    def is_unknown_order(self) -> bool:
+        """The venue may have no record of the order: OrdStatus Rejected with OrdRejReason 5
+        (Unknown order), or with no OrdRejReason at all (which cannot tell an unknown order
+        from a rejected one). Another OrdRejReason is a rejection; Text is never read."""
+        return self.ord_status == "8" and self.ord_rej_reason in (None, UNKNOWN_ORDER)
 
     @property
     def is_trade(self) -> bool:
@@ -344,9 +371,13 @@ def decode_execution_report(msg: Any) -> ExecReport:
     last_px = _number(_get(msg, LAST_PX), LAST_PX)
     if exec_type in TRADE_EXEC_TYPES and (not last_qty or not last_px):
         raise DecodeError("bad_fill", f"ExecID {exec_id[:40]}: LastQty/LastPx missing or 0")
+    order_id = _get(msg, ORDER_ID)
+    if order_id is not None and order_id.upper() in PLACEHOLDER_ORDER_IDS:
+        order_id = None  # "no order id": never bound to an order
     return ExecReport(
         cl_ord_id=cl_ord_id, orig_cl_ord_id=_get(msg, ORIG_CL_ORD_ID),
-        order_id=_get(msg, ORDER_ID), exec_id=exec_id, exec_type=exec_type,
+        order_id=order_id, exec_id=exec_id, exec_type=exec_type,
+        ord_rej_reason=_get(msg, ORD_REJ_REASON),
         ord_status=ord_status, last_qty=last_qty, last_px=last_px,
         cum_qty=_number(_get(msg, CUM_QTY), CUM_QTY),
         avg_px=_number(_get(msg, AVG_PX), AVG_PX),
@@ -370,21 +401,39 @@ def exec_report_status(report: ExecReport) -> tuple[OrderStatus | None, str | No
 
 
 class MDEntry:
-    """One market-data entry: action (0 new, 1 change, 2 delete; snapshots use 0), entry
-    type (0 bid, 1 offer, 2 trade), price, size and the entry's symbol if it names one."""
+    """One market-data entry.
 
-    __slots__ = ("action", "price", "size", "symbol", "type")
+    ``action``: MDUpdateAction (0 new, 1 change, 2 delete, 3 delete thru, 4 delete from,
+    5 overlay; snapshot entries are 0); ``type``: MDEntryType (0 bid, 1 offer, 2 trade,
+    J empty book, others kept as given); ``price`` / ``size`` (None when absent, as on a
+    delete); ``symbol`` if the entry names one; ``entry_id`` (MDEntryID 278), ``ref_id``
+    (MDEntryRefID 280, the entry a change renames), ``level`` (MDPriceLevel 1023) and
+    ``rpt_seq`` (RptSeq 83) when present.
+    """
 
-    def __init__(self, action: str, entry_type: str, price: float, size: float,
-                 symbol: str | None) -> None:
+    __slots__ = ("action", "entry_id", "level", "price", "ref_id", "rpt_seq", "size",
+                 "symbol", "type")
+
+    def __init__(self, action: str, entry_type: str, price: float | None,
+                 size: float | None, symbol: str | None, *, entry_id: str | None = None,
+                 ref_id: str | None = None, level: int | None = None,
+                 rpt_seq: int | None = None) -> None:
         self.action = action
         self.type = entry_type
         self.price = price
         self.size = size
         self.symbol = symbol
+        self.entry_id = entry_id
+        self.ref_id = ref_id
+        self.level = level
+        self.rpt_seq = rpt_seq
 
     def __repr__(self) -> str:
-        return f"MDEntry({self.action} {self.type} {self.size}@{self.price} {self.symbol})"
+        extra = "".join(f" {k}={v}" for k, v in (("id", self.entry_id), ("ref", self.ref_id),
+                                                  ("level", self.level),
+                                                  ("rpt", self.rpt_seq)) if v is not None)
+        return f"MDEntry({self.action} {self.type} {self.size}@{self.price} " \
+               f"{self.symbol}{extra})"
 
 
 def _group_entries(flat: FlatFields, delimiter: int) -> list[dict[int, str]]:
@@ -412,39 +461,86 @@ def _group_entries(flat: FlatFields, delimiter: int) -> list[dict[int, str]]:
     return entries
 
 
-_ACTIONS = frozenset({"0", "1", "2"})
+_ACTIONS = frozenset("012345")
+_BOOK_TYPES = frozenset("012")  # bid, offer, trade: the entries a book needs prices for
+_NEEDS_PRICE = frozenset("05")  # new and overlay state the price; a change may name its entry
+_NEEDS_SIZE = frozenset("015")
+
+
+def _signed(text: str | None, tag: int) -> float | None:
+    """A finite number of either sign (spreads trade below zero), or None when absent."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise DecodeError("bad_number", f"{tag}={text[:20]!r}") from None
+    if not math.isfinite(value):
+        raise DecodeError("bad_number", f"{tag}={text[:20]!r}")
+    return value
+
+
+def _count(text: str | None, tag: int, least: int) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise DecodeError("bad_number", f"{tag}={text[:20]!r}") from None
+    if value < least:
+        raise DecodeError("bad_number", f"{tag}={text[:20]!r}")
+    return value
 
 
 def _entries(flat: FlatFields, incremental: bool) -> list[MDEntry]:
     out: list[MDEntry] = []
     for group in _group_entries(flat, MD_UPDATE_ACTION if incremental else MD_ENTRY_TYPE):
-        action = group.get(MD_UPDATE_ACTION) if incremental else "0"
+        action = group.get(MD_UPDATE_ACTION, "") if incremental else "0"
         if action not in _ACTIONS:
-            raise DecodeError("bad_enum", f"MDUpdateAction={str(action)[:8]!r}")
+            raise DecodeError("bad_enum", f"MDUpdateAction={action[:8]!r}")
         entry_type = group.get(MD_ENTRY_TYPE)
         if entry_type is None:
             raise DecodeError("missing_field", "MDEntryType (269)")
-        price = _number(group.get(MD_ENTRY_PX), MD_ENTRY_PX, positive=True,
-                        allow_none=False)
-        size_text = group.get(MD_ENTRY_SIZE)
-        size = 0.0 if size_text is None and action == "2" else _number(
-            size_text, MD_ENTRY_SIZE, allow_none=False)
-        out.append(MDEntry(action, entry_type, price or 0.0, size or 0.0,
-                           group.get(SYMBOL)))
+        price = _signed(group.get(MD_ENTRY_PX), MD_ENTRY_PX)
+        size = _signed(group.get(MD_ENTRY_SIZE), MD_ENTRY_SIZE)
+        entry_id = group.get(MD_ENTRY_ID)
+        if entry_type in _BOOK_TYPES:
+            if price is None and (action in _NEEDS_PRICE or entry_type == "2"
+                                  or (action == "1" and entry_id is None)):
+                raise DecodeError("missing_field", f"MDEntryPx (270) for {entry_type}/{action}")
+            if size is None and action in _NEEDS_SIZE:
+                raise DecodeError("missing_field", f"MDEntrySize (271) for {entry_type}/{action}")
+            if size is not None and size < 0:
+                raise DecodeError("bad_number", f"271={size!r}")
+        out.append(MDEntry(action, entry_type, price, size, group.get(SYMBOL),
+                           entry_id=entry_id, ref_id=group.get(MD_ENTRY_REF_ID),
+                           level=_count(group.get(MD_PRICE_LEVEL), MD_PRICE_LEVEL, 1),
+                           rpt_seq=_count(group.get(RPT_SEQ), RPT_SEQ, 0)))
     return out
 
 
-def decode_md_snapshot(msg: Any) -> tuple[str, str | None, list[MDEntry]]:
-    """MarketDataSnapshotFullRefresh (W) -> (symbol, MDReqID, entries)."""
+def decode_md_snapshot(msg: Any) -> tuple[str, str | None, list[MDEntry], int | None]:
+    """MarketDataSnapshotFullRefresh (W) -> (symbol, MDReqID, entries, MarketDepth)."""
     flat = FlatFields(msg)
     symbol = _need(flat, SYMBOL, "Symbol")
-    return symbol, _get(flat, MD_REQ_ID), _entries(flat, incremental=False)
+    depth = _count(flat.fields.get(MARKET_DEPTH), MARKET_DEPTH, 0)
+    return symbol, _get(flat, MD_REQ_ID), _entries(flat, incremental=False), depth
 
 
 def decode_md_incremental(msg: Any) -> tuple[str | None, list[MDEntry]]:
     """MarketDataIncrementalRefresh (X) -> (MDReqID, entries)."""
     flat = FlatFields(msg)
     return _get(flat, MD_REQ_ID), _entries(flat, incremental=True)
+
+
+def md_symbols(msg: Any) -> tuple[str | None, set[str]]:
+    """(MDReqID, every Symbol) of a market-data message that failed to decode, to know
+    which books it may have concerned. Never raises."""
+    try:
+        flat = FlatFields(msg)
+    except DecodeError:
+        return None, set()
+    return flat.fields.get(MD_REQ_ID), {v for t, v in flat.pairs if t == SYMBOL}
 
 
 def decode_md_reject(msg: Any) -> tuple[str, str]:

@@ -63,12 +63,14 @@ def build_config(
     reset_on_logon: bool = False, store_path: str = "", log_path: str = "",
     data_dictionary: str = "", reconnect_interval: int = 1,
     sender_sub_id: str | None = None, target_sub_id: str | None = None,
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None, persist_messages: bool = True,
 ) -> str:
     """A QuickFIX settings text: ``[DEFAULT]`` plus one ``[SESSION]`` per target CompID.
 
     ``role`` is ``initiator`` or ``acceptor``. ``SocketNodelay=Y`` always: without it a
-    small message waits on Nagle's algorithm for tens of milliseconds.
+    small message waits on Nagle's algorithm for tens of milliseconds. ``persist_messages``
+    off keeps only sequence numbers in the store (no message bodies: nothing to resend, and
+    no Logon with its password on disk).
     """
     paths = dictionary_paths(version, data_dictionary)
     lines = ["[DEFAULT]", f"ConnectionType={role}",
@@ -77,7 +79,8 @@ def build_config(
              "SocketNodelay=Y", "UseDataDictionary=Y", "ValidateUserDefinedFields=N",
              "AllowUnknownMsgFields=Y", "ValidateFieldsOutOfOrder=N",
              f"ResetOnLogon={'Y' if reset_on_logon else 'N'}",
-             "PersistMessages=Y", "LogonTimeout=5", "LogoutTimeout=2"]
+             f"PersistMessages={'Y' if persist_messages else 'N'}", "LogonTimeout=5",
+             "LogoutTimeout=2"]
     if store_path:
         lines.append(f"FileStorePath={store_path}")
     if log_path:

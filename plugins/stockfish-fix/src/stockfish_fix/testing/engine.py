@@ -65,18 +65,21 @@ class Engine:
 
     def __init__(self, symbols: tuple[str, ...], *, seed: int = 0, levels: int = 5,
                  top_size: float = 100.0, start_prices: dict[str, float] | None = None,
-                 tag: str = "") -> None:
-        self.symbols = tuple(symbols)
+                 tag: str = "", spread_symbols: tuple[str, ...] = ()) -> None:
+        self.symbols = tuple(symbols) + tuple(s for s in spread_symbols if s not in symbols)
+        # Spreads: prices walk through zero into the negative.
+        self.spreads = frozenset(spread_symbols)
         self.rng = random.Random(seed)
         self.levels = levels
         self.top_size = top_size
         self.tag = tag
         base = start_prices or {}
-        self.mid_cents = {s: cents(base.get(s, 100.0 + 50.0 * i))
+        self.mid_cents = {s: cents(base.get(s, 0.0 if s in self.spreads else 100.0 + 50.0 * i))
                           for i, s in enumerate(self.symbols)}
         self.books: dict[str, tuple[dict[float, float], dict[float, float]]] = {
             s: self._make_book(s) for s in self.symbols}
         self.last: dict[str, float | None] = dict.fromkeys(self.symbols)
+        self.last_qty: dict[str, float] = dict.fromkeys(self.symbols, 0.0)
         self.orders: dict[str, VenueOrder] = {}  # every ClOrdID (original and later) -> order
         self.by_order_id: dict[str, VenueOrder] = {}
         self.working: list[VenueOrder] = []
@@ -98,28 +101,14 @@ class Engine:
         bids, asks = self.books[symbol]
         return max(bids), min(asks)
 
-    def step(self) -> dict[str, list[tuple[str, str, float, float]]]:
-        """Move every book one random step; returns per symbol the changes as
-        ``(action, entry_type, price, size)`` (action 0 new, 1 change, 2 delete)."""
-        changes: dict[str, list[tuple[str, str, float, float]]] = {}
+    def step(self) -> None:
+        """Move every book one random step (the mid by a tick or not at all, sizes anew);
+        the venue's publishers tell each subscriber what changed in its book model."""
         for symbol in self.symbols:
-            self.mid_cents[symbol] = max(self.mid_cents[symbol] + self.rng.choice((-1, 0, 1)),
-                                         self.levels + 2)
-            old_bids, old_asks = self.books[symbol]
-            new_bids, new_asks = self._make_book(symbol)
-            out: list[tuple[str, str, float, float]] = []
-            for entry_type, old, new in (("0", old_bids, new_bids), ("1", old_asks, new_asks)):
-                for price in old:
-                    if price not in new:
-                        out.append(("2", entry_type, price, 0.0))
-                for price, size in new.items():
-                    if price not in old:
-                        out.append(("0", entry_type, price, size))
-                    elif old[price] != size:
-                        out.append(("1", entry_type, price, size))
-            self.books[symbol] = (new_bids, new_asks)
-            changes[symbol] = out
-        return changes
+            moved = self.mid_cents[symbol] + self.rng.choice((-1, 0, 1))
+            self.mid_cents[symbol] = moved if symbol in self.spreads \
+                else max(moved, self.levels + 2)
+            self.books[symbol] = self._make_book(symbol)
 
     # -- orders -----------------------------------------------------------------------
     def new_order(self, cl_ord_id: str,  # noqa: PLR0917 - the order's FIX fields
@@ -239,6 +228,7 @@ class Engine:
         order.fills.append(fill)
         self.fills.append(fill)
         self.last[order.symbol] = price
+        self.last_qty[order.symbol] = qty
         return [{"kind": "fill", "order": order, "fill": fill}]
 
     def next_exec_id(self) -> str:

@@ -15,8 +15,9 @@ It offers the public API of ``FIXVenue`` (``start``, ``config_entry``, ``stop``,
 
 The venue's dictionaries extend the standard ones (``venues/jspurefix/extensions.json``:
 RptSeq and MDPriceLevel on market-data entries in 4.2 / 4.4, Username / Password on the
-4.2 Logon); :func:`extend_dictionaries` writes QuickFIX dictionaries with the same
-extensions, for clients that validate what this venue sends.
+4.2 Logon); :func:`~stockfish_fix.testing.dictionaries.extend_dictionaries` writes
+QuickFIX dictionaries with the same extensions, for clients that validate what this venue
+sends (``test_dictionaries.py`` keeps the two lists the same).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ import os
 import shutil
 import subprocess
 import threading
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+
+from stockfish_fix.testing.dictionaries import extend_dictionaries
 
 __all__ = ["BOOK_MODELS", "MD_FAULTS", "JSFIXVenue", "JSVenueError", "VenueOrderView",
            "extend_dictionaries", "venue_dir"]
@@ -389,74 +391,3 @@ class JSFIXVenue:
         if symbol is None:
             return list(self._history)
         return [r for r in self._history if r["symbol"] == symbol]
-
-
-# ---------------------------------------------------------------------- dictionaries
-def _extensions() -> dict[str, Any]:
-    with open(venue_dir() / "extensions.json", encoding="utf-8") as handle:
-        return dict(json.load(handle))
-
-
-def _md_group(root: ET.Element, container: dict[str, str]) -> ET.Element:
-    """The NoMDEntries group of message W / X, inline (QuickFIX's files) or in a component
-    the message names (jspurefix's)."""
-    if "message" in container:
-        msg_type = container["message"]
-    else:
-        msg_type = {"MDFullGrp": "W", "MDIncGrp": "X"}[container["component"]]
-    message = next(m for m in root.iter("message") if m.get("msgtype") == msg_type)
-    for group in message.iter("group"):
-        if group.get("name") == "NoMDEntries":
-            return group
-    components = {c.get("name"): c for c in root.iter("component") if len(c)}
-    for ref in message.iter("component"):
-        for group in components.get(ref.get("name"), ET.Element("x")).iter("group"):
-            if group.get("name") == "NoMDEntries":
-                return group
-    raise ValueError(f"no NoMDEntries group in message {msg_type}")
-
-
-def extend_dictionaries(folder: str | Path, source: str | Path) -> str:
-    """Copy the QuickFIX dictionaries in ``source`` (FIX42/FIX44/FIX50SP2/FIXT11.xml) into
-    ``folder`` with this venue's extensions; returns ``folder`` (a connector's
-    ``data_dictionary``)."""
-    folder, source = Path(folder), Path(source)
-    folder.mkdir(parents=True, exist_ok=True)
-    extensions = _extensions()
-    for name in ("FIX42", "FIX44", "FIX50SP2", "FIXT11"):
-        path = source / f"{name}.xml"
-        if not path.exists():
-            continue
-        spec = extensions.get(name)
-        if not spec:
-            shutil.copy(path, folder / path.name)
-            continue
-        tree = ET.parse(path)
-        root = tree.getroot()
-        fields = root.find("fields")
-        assert fields is not None
-        by_number = {f.get("number"): f for f in fields}
-        for field in spec["fields"]:
-            existing = by_number.get(str(field["number"]))
-            if existing is None:
-                existing = ET.SubElement(fields, "field", number=str(field["number"]),
-                                         name=field["name"], type=field["type"])
-            known = {v.get("enum") for v in existing}
-            for value, label in field.get("values", []):
-                if value not in known:
-                    ET.SubElement(existing, "value", enum=value, description=label)
-        for entry in spec["group_members"]:
-            group = _md_group(root, entry["in"])
-            present = {c.get("name") for c in group}
-            for name_ in entry["fields"]:
-                if name_ not in present:
-                    ET.SubElement(group, "field", name=name_, required="N")
-        for entry in spec["message_fields"]:
-            message = next(m for m in root.iter("message")
-                           if m.get("msgtype") == entry["msgtype"])
-            present = {c.get("name") for c in message}
-            for name_ in entry["fields"]:
-                if name_ not in present:
-                    ET.SubElement(message, "field", name=name_, required="N")
-        tree.write(folder / path.name)
-    return str(folder)

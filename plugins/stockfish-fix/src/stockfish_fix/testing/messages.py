@@ -17,7 +17,7 @@ SOH = "\x01"
 #: Connector settings that keep tests fast: 1 s heartbeats, quick reconnects and timeouts.
 FAST = {"heartbeat_interval": 1.0, "reconnect_initial_delay": 0.05,
         "reconnect_max_delay": 0.5, "connect_timeout": 5.0, "request_timeout": 5.0,
-        "logout_timeout": 0.1}
+        "logout_timeout": 0.1, "logon_refusal_delay": 1.0}
 
 
 @cache

@@ -2,8 +2,12 @@
 
 It matches orders (D, F, G, H) in :class:`~stockfish_fix.testing.engine.Engine`, streams
 market data (V -> W snapshot, then X increments with trades on a timer thread, Y for an
-unknown symbol) and injects faults: drop every session, refuse logons, send malformed
-application messages, skip an outgoing sequence number (forcing a resend).
+unknown symbol) in the book model chosen per symbol
+(:mod:`~stockfish_fix.testing.md_publisher`), keeps its own record of the book a subscriber
+must hold after every market-data message (:meth:`FIXVenue.md_history`), and injects
+faults: drop every session, refuse logons, send malformed application messages, skip an
+outgoing sequence number (forcing a resend), market-data inconsistencies
+(:meth:`FIXVenue.inject_market_data`).
 
 Threads: QuickFIX's acceptor thread calls the Application; a ticker thread moves the books;
 one sender thread sends every outgoing message in the order the engine produced it (never
@@ -13,6 +17,7 @@ process waits for it).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -29,8 +34,10 @@ from stockfish_fix import messages as m
 from stockfish_fix.lifetime import check_sessions_free, release
 from stockfish_fix.session_config import build_config
 from stockfish_fix.testing.engine import Engine, VenueOrder
+from stockfish_fix.testing.md_publisher import MD_FAULTS, MODELS, MDOut, Publisher
+from stockfish_fix.wire import plain_text
 
-__all__ = ["DEFAULT_SYMBOLS", "FIXVenue", "free_port"]
+__all__ = ["BOOK_MODELS", "DEFAULT_SYMBOLS", "MD_FAULTS", "FIXVenue", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,8 @@ DEFAULT_SYMBOLS = ("AAA", "BBB")
 BUSINESS_REJECT_SYMBOL = "JREJECT"
 SESSION_REJECT_SYMBOL = "SREJECT"
 _STOP = object()
+BOOK_MODELS = MODELS
+_HISTORY_LIMIT = 200_000  # market-data records kept (the oldest go first)
 
 
 def free_port() -> int:
@@ -49,7 +58,7 @@ def free_port() -> int:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.10g}"
+    return plain_text(value)
 
 
 class _VenueApplication(fix.Application):  # type: ignore[misc]
@@ -97,7 +106,11 @@ class FIXVenue:
                  heartbeat_interval: float = 1.0, store_path: str = "",
                  max_runtime: float = 900.0, start_prices: dict[str, float] | None = None,
                  market_data: bool = True, data_dictionary: str = "",
-                 status_repeats_fills: bool = True, burst: int = 0, port: int = 0) -> None:
+                 status_repeats_fills: bool = True, burst: int = 0,
+                 book_model: str | dict[str, str] = "price_level", depth: int = 10,
+                 orders_per_level: int = 3, spread_symbols: tuple[str, ...] = (),
+                 rpt_seq: bool | None = None, snapshot_requests: bool = True,
+                 port: int = 0) -> None:
         self.requested_port = port  # 0: a free port at each start
         self.version = version
         self.symbols = tuple(symbols)
@@ -117,10 +130,34 @@ class FIXVenue:
         # Benchmarks: after each snapshot, this many incremental refreshes (X) at once,
         # built before the first is sent so the venue's pace is the wire's.
         self.burst = burst
+        # Market data: the book model per symbol, the depth a book is told to, and RptSeq
+        # (83) on every entry: by default only in FIX 5.0 SP2, whose standard dictionary
+        # has it in both W and X (4.2 / 4.4 need the extended dictionaries,
+        # :func:`~stockfish_fix.testing.dictionaries.extend_dictionaries`).
+        self.book_model = book_model
+        self.depth = depth
+        self.rpt_seq = version == "FIX50SP2" if rpt_seq is None else rpt_seq
+        # False: a snapshot alone (263=0) is refused with a Y, as some venues do.
+        self.snapshot_requests = snapshot_requests
         self.port = 0
         self.tag = f"{os.getpid() % 1000}{int(time.time() * 1000) % 100000}"
         self.engine = Engine(self.symbols, seed=seed, levels=levels, top_size=top_size,
-                             start_prices=start_prices, tag=self.tag)
+                             start_prices=start_prices, tag=self.tag,
+                             spread_symbols=spread_symbols)
+        self.symbols = self.engine.symbols
+        models = book_model if isinstance(book_model, dict) else {}
+        self.publishers: dict[str, Publisher] = {}
+        for index, symbol in enumerate(self.symbols):
+            model = models.get(symbol, "price_level") if models else str(book_model)
+            publisher = Publisher(model, depth=depth, orders_per_level=orders_per_level,
+                                  seed=seed + index)
+            publisher.start(*self.engine.books[symbol])
+            self.publishers[symbol] = publisher
+        self._history: collections.deque[dict[str, Any]] = \
+            collections.deque(maxlen=_HISTORY_LIMIT)
+        self._pending_gap: set[str] = set()  # symbols whose next X skips a RptSeq
+        self._crossed_snapshots = 0  # snapshot-only requests (resyncs) answered crossed
+        self._ignored_md_requests = 0  # subscriptions (263=1) left unanswered
         self.lock = threading.Lock()
         self.errors: list[str] = []
         self.logons = 0
@@ -286,8 +323,8 @@ class FIXVenue:
     def send_malformed(self) -> int:
         """Send malformed application messages to every session; returns how many: an
         execution for an unknown order, a fill without LastQty/LastPx, an X deleting a level
-        that does not exist, and a report with an OrdStatus outside the enumeration (which
-        the client's QuickFIX rejects at session level)."""
+        (or entry) that does not exist, and a report with an OrdStatus outside the
+        enumeration (which the client's QuickFIX rejects at session level)."""
         with self.lock:
             sessions = list(self._sessions.values())
             subs = dict(self._subs)
@@ -304,14 +341,61 @@ class FIXVenue:
             odd = self._report_base("NOSUCHORDER3", "V0", self.engine.next_exec_id(), "0",
                                     "Z", self.symbols[0], "1", 0.0, 0.0, 0.0)
             bad.append(odd)
-            for req_id, (symbol, owner) in subs.items():
-                if str(owner) == str(session_id):
-                    bad.append(self._incremental(req_id, symbol, [("2", "0", 0.03, 0.0)]))
-                    break
             for msg in bad:
                 self._outbox.put((msg, session_id))
                 sent += 1
+            for req_id, (symbol, owner) in subs.items():
+                if str(owner) == str(session_id) \
+                        and self.publishers[symbol].model != "snapshot_only":
+                    with self.lock:
+                        self._send_fault(req_id, symbol, owner, "delete_unknown")
+                    sent += 1
+                    break
         return sent
+
+    def inject_market_data(self, symbol: str, kind: str) -> int:
+        """A market-data inconsistency to every subscriber of ``symbol``: one of
+        :data:`MD_FAULTS` (``change_unknown``, ``delete_unknown``, ``crossed``: an entry the
+        subscriber's book cannot take; ``rpt_seq_gap``: the next X skips a RptSeq). A
+        snapshot-only feed gets a crossed snapshot for any kind. The venue's own book does
+        not change; the record flags the message ``injected``. Returns how many."""
+        if kind not in MD_FAULTS:
+            raise ValueError(f"kind: expected one of {', '.join(MD_FAULTS)}, got {kind!r}")
+        with self.lock:
+            if symbol not in self.publishers:
+                raise KeyError(symbol)
+            if kind == "rpt_seq_gap":
+                self._pending_gap.add(symbol)
+                return 1
+            targets = [(r, s) for r, (sym, s) in self._subs.items() if sym == symbol]
+            for req_id, session_id in targets:
+                self._send_fault(req_id, symbol, session_id, kind)
+            return len(targets)
+
+    def ignore_md_requests(self, count: int) -> None:
+        """Leave the next ``count`` subscription requests (263=1) unanswered, as a venue
+        busy or restarting does (the subscription is made; its snapshot does not come)."""
+        with self.lock:
+            self._ignored_md_requests = count
+
+    def corrupt_snapshots(self, count: int) -> None:
+        """Answer the next ``count`` snapshot requests (263=0, a client's resync) with a
+        crossed book: the client must keep the book stale and ask again, with backoff."""
+        with self.lock:
+            self._crossed_snapshots = count
+
+    def _send_fault(self, req_id: str, symbol: str, session_id: Any, kind: str) -> None:
+        """One inconsistent message to one subscriber (caller holds the lock)."""
+        publisher = self.publishers[symbol]
+        if publisher.model == "snapshot_only":
+            entries = [publisher.fault("crossed"), *publisher.snapshot(self._last(symbol))]
+            msg = self._snapshot_message(req_id, symbol, entries, publisher)
+            self._send_md(msg, "W", req_id, symbol, session_id, injected=kind)
+            return
+        entries = [publisher.fault(kind)]
+        rpts = self._next_rpts(symbol, publisher, 1)
+        msg = self._incremental(req_id, symbol, entries, rpts)
+        self._send_md(msg, "X", req_id, symbol, session_id, injected=kind)
 
     def skip_sequence_number(self) -> int:
         """Skip one outgoing MsgSeqNum on every session: the client sees a gap and asks
@@ -347,9 +431,21 @@ class FIXVenue:
 
     def book_levels(self, symbol: str) -> tuple[list[tuple[float, float]],
                                                 list[tuple[float, float]]]:
+        """(bids high to low, asks low to high) of ``symbol`` as its book model tells it
+        now (top of book: one level a side; others: ``depth`` levels)."""
         with self.lock:
-            bids, asks = self.engine.books[symbol]
-            return sorted(bids.items(), reverse=True), sorted(asks.items())
+            bids, asks = self.publishers[symbol].view
+            return list(bids), list(asks)
+
+    def md_history(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        """Every market-data message the venue sent, in order, each with the book the
+        subscriber must hold after it: comp_id, msg_type, symbol, md_req_id, rpt_seq,
+        model, bids and asks (``[price, size]``, best first), last (the last trade,
+        ``[price, size]``), entries (entry_id model: ``[id, 'bid'|'ask', price, size]``) and
+        ``injected`` (the fault kind, or None). Burst messages are not recorded."""
+        with self.lock:
+            records = list(self._history)
+        return records if symbol is None else [r for r in records if r["symbol"] == symbol]
 
     def fill(self, client_order_id: str, quantity: float | None = None,
              price: float | None = None) -> dict[str, Any] | None:
@@ -488,10 +584,19 @@ class FIXVenue:
                 self._trade_prints(order.symbol, event["fill"])
 
     def _trade_prints(self, symbol: str, fill: dict[str, Any]) -> None:
-        for req_id, (sub_symbol, owner) in self._subs.items():
-            if sub_symbol == symbol:
-                self._outbox.put((self._incremental(req_id, symbol, [
-                    ("0", "2", fill["price"], fill["quantity"])]), owner))
+        """A trade to every subscriber: an X with the trade entry, or for a snapshot-only
+        feed a new W whose trade entry is the new last trade (caller holds the lock)."""
+        publisher = self.publishers[symbol]
+        subs = [(r, s) for r, (sym, s) in self._subs.items() if sym == symbol]
+        if publisher.model == "snapshot_only":
+            for req_id, owner in subs:
+                self._send_snapshot(req_id, symbol, owner)
+            return
+        entries = [MDOut("0", "2", fill["price"], fill["quantity"])]
+        rpts = self._next_rpts(symbol, publisher, 1)
+        for req_id, owner in subs:
+            self._send_md(self._incremental(req_id, symbol, entries, rpts), "X", req_id,
+                          symbol, owner)
 
     def _report_base(self, cl_ord_id: str,  # noqa: PLR0917 - the report's FIX fields
                      order_id: str, exec_id: str, exec_type: str,
@@ -584,7 +689,8 @@ class FIXVenue:
             if order is None:
                 report = self._report_base(cl_ord_id, "NONE", self.engine.next_exec_id(), "I",
                                            "8", msg.getField(m.SYMBOL), msg.getField(m.SIDE),
-                                           0.0, 0.0, 0.0, text="unknown order")
+                                           0.0, 0.0, 0.0, text="no such order")
+                report.setField(m.ORD_REJ_REASON, m.UNKNOWN_ORDER)
                 self._status_marker(report)
                 self._outbox.put((report, session_id))
                 return
@@ -621,7 +727,23 @@ class FIXVenue:
                     continue
                 if kind == "1" and self.burst:
                     self._reset_burst_level(symbol)
-                self._outbox.put((self._snapshot(req_id, symbol), session_id))
+                if kind == "1" and self._ignored_md_requests > 0:
+                    self._ignored_md_requests -= 1
+                    self._subs[req_id] = (symbol, session_id)
+                    continue
+                if kind == "0" and not self.snapshot_requests:
+                    self._outbox.put((self._md_reject(
+                        req_id, "snapshot requests not supported", reason="5"), session_id))
+                    continue
+                if kind == "0" and self._crossed_snapshots > 0:
+                    self._crossed_snapshots -= 1
+                    publisher = self.publishers[symbol]
+                    entries = [publisher.fault("crossed"),
+                               *publisher.snapshot(self._last(symbol))]
+                    self._send_md(self._snapshot_message(req_id, symbol, entries, publisher),
+                                  "W", req_id, symbol, session_id, injected="crossed")
+                    continue
+                self._send_snapshot(req_id, symbol, session_id)
                 if kind == "1":
                     self._subs[req_id] = (symbol, session_id)
                     if self.burst:
@@ -632,66 +754,139 @@ class FIXVenue:
         follows can bring it to ``burst`` (caller holds the lock)."""
         bids, _ = self.engine.books[symbol]
         bids[max(bids)] = 0.5
+        self._publish_book(symbol)
 
     def _queue_burst(self, req_id: str, symbol: str, session_id: Any) -> None:
         """``burst`` X messages for one subscription: each changes the best bid's size (the
         last one to ``burst``, so a reader knows when it has them all). Caller holds the
-        lock."""
+        lock. Price-level books only; not recorded in :meth:`md_history`."""
         bids, _ = self.engine.books[symbol]
         best = max(bids)
-        burst = [self._incremental(req_id, symbol, [("1", "0", best, float(i))])
-                 for i in range(1, self.burst + 1)]
+        publisher = self.publishers[symbol]
+        burst = []
+        for i in range(1, self.burst + 1):
+            rpts = self._next_rpts(symbol, publisher, 1)
+            burst.append(self._incremental(req_id, symbol, [MDOut("1", "0", best, float(i))],
+                                           rpts))
         bids[best] = float(self.burst)
+        publisher.update(*self.engine.books[symbol])
         self._outbox.put((burst, session_id))
 
-    def _md_reject(self, req_id: str, text: str) -> Any:
+    def _md_reject(self, req_id: str, text: str, reason: str = "0") -> Any:
         msg = fix.Message()
         msg.getHeader().setField(35, "Y")
         msg.setField(m.MD_REQ_ID, req_id)
-        msg.setField(m.MD_REQ_REJ_REASON, "0")
+        msg.setField(m.MD_REQ_REJ_REASON, reason)
         msg.setField(m.TEXT, text)
         return msg
 
-    def _snapshot(self, req_id: str, symbol: str) -> Any:
+    # ------------------------------------------------------------------ market data out
+    def _last(self, symbol: str) -> tuple[float, float] | None:
+        last = self.engine.last.get(symbol)
+        return None if last is None else (last, self.engine.last_qty.get(symbol) or 1.0)
+
+    def _next_rpts(self, symbol: str, publisher: Publisher, count: int) -> list[int | None]:
+        """RptSeq for ``count`` entries (a pending injected gap skips one number)."""
+        if not self.rpt_seq:
+            return [None] * count
+        if symbol in self._pending_gap:
+            self._pending_gap.discard(symbol)
+            publisher.rpt_seq += 1  # a number never sent
+        first = publisher.rpt_seq + 1
+        publisher.rpt_seq += count
+        return list(range(first, first + count))
+
+    def _publish_book(self, symbol: str) -> None:
+        """Tell every subscriber of ``symbol`` what changed since its view (caller holds
+        the lock): one X, or for a snapshot-only feed one W."""
+        publisher = self.publishers[symbol]
+        entries = publisher.update(*self.engine.books[symbol])
+        if entries is None:
+            return
+        subs = [(r, s) for r, (sym, s) in self._subs.items() if sym == symbol]
+        if publisher.model == "snapshot_only":
+            for req_id, session_id in subs:
+                self._send_snapshot(req_id, symbol, session_id)
+            return
+        rpts = self._next_rpts(symbol, publisher, len(entries))
+        for req_id, session_id in subs:
+            self._send_md(self._incremental(req_id, symbol, entries, rpts), "X", req_id,
+                          symbol, session_id)
+
+    def _send_snapshot(self, req_id: str, symbol: str, session_id: Any) -> None:
+        publisher = self.publishers[symbol]
+        entries = publisher.snapshot(self._last(symbol))
+        self._send_md(self._snapshot_message(req_id, symbol, entries, publisher), "W", req_id,
+                      symbol, session_id)
+
+    def _send_md(self, msg: Any, msg_type: str,  # noqa: PLR0917 - the record's keys
+                 req_id: str, symbol: str, session_id: Any,
+                 injected: str | None = None) -> None:
+        """Queue one market-data message and record the book its subscriber must hold
+        after it (caller holds the lock)."""
+        publisher = self.publishers[symbol]
+        bids, asks = publisher.view
+        last = self._last(symbol)
+        record: dict[str, Any] = {
+            "comp_id": session_id.getTargetCompID().getValue(), "msg_seq_num": None,
+            "msg_type": msg_type, "symbol": symbol, "md_req_id": req_id,
+            "rpt_seq": publisher.rpt_seq if self.rpt_seq else None, "model": publisher.model,
+            "bids": [[p, s] for p, s in bids], "asks": [[p, s] for p, s in asks],
+            "last": list(last) if last else None, "injected": injected}
+        if publisher.model == "entry_id":
+            record["entries"] = publisher.entry_view()
+        self._history.append(record)
+        self._outbox.put((msg, session_id))
+
+    def _snapshot_message(self, req_id: str, symbol: str, entries: list[MDOut],
+                          publisher: Publisher) -> Any:
         msg = fix.Message()
         msg.getHeader().setField(35, "W")
         msg.setField(m.MD_REQ_ID, req_id)
         msg.setField(m.SYMBOL, symbol)
         if self.version == "FIX50SP2":
             msg.setField(m.LAST_UPDATE_TIME, m.transact_time())
-        bids, asks = self.engine.books[symbol]
+            if publisher.model == "position":
+                msg.setField(m.MARKET_DEPTH, str(publisher.depth))  # the book's depth
         group = m.new_group(self.version, "MarketDataSnapshotFullRefresh", "NoMDEntries")
-        for entry_type, side in (("0", bids), ("1", asks)):
-            for price, size in side.items():
-                group.setField(m.MD_ENTRY_TYPE, entry_type)
-                group.setField(m.MD_ENTRY_PX, f"{price:.2f}")
-                group.setField(m.MD_ENTRY_SIZE, _fmt(size))
-                msg.addGroup(group)
-        last = self.engine.last.get(symbol)
-        if last is not None:
-            group.setField(m.MD_ENTRY_TYPE, "2")
-            group.setField(m.MD_ENTRY_PX, _fmt(last))
-            group.setField(m.MD_ENTRY_SIZE, "1")
+        rpt = str(publisher.rpt_seq) if self.rpt_seq else None
+        for entry in entries:
+            group.clear()
+            group.setField(m.MD_ENTRY_TYPE, entry.type)
+            self._entry_fields(group, entry, rpt)
             msg.addGroup(group)
         return msg
 
-    def _incremental(self, req_id: str, symbol: str,
-                     changes: list[tuple[str, str, float, float]]) -> Any:
+    def _incremental(self, req_id: str, symbol: str, entries: list[MDOut],
+                     rpts: list[int | None]) -> Any:
         msg = fix.Message()
         msg.getHeader().setField(35, "X")
         msg.setField(m.MD_REQ_ID, req_id)
         group = m.new_group(self.version, "MarketDataIncrementalRefresh", "NoMDEntries")
-        for action, entry_type, price, size in changes:
-            group.setField(m.MD_UPDATE_ACTION, action)
-            group.setField(m.MD_ENTRY_TYPE, entry_type)
+        for entry, rpt in zip(entries, rpts, strict=True):
+            group.clear()
+            group.setField(m.MD_UPDATE_ACTION, entry.action)
+            group.setField(m.MD_ENTRY_TYPE, entry.type)
             group.setField(m.SYMBOL, symbol)
-            group.setField(m.MD_ENTRY_PX, f"{price:.2f}" if entry_type != "2" else _fmt(price))
-            if action == "2":
-                group.removeField(m.MD_ENTRY_SIZE)
-            else:
-                group.setField(m.MD_ENTRY_SIZE, _fmt(size))
+            self._entry_fields(group, entry, None if rpt is None else str(rpt))
             msg.addGroup(group)
         return msg
+
+    @staticmethod
+    def _entry_fields(group: Any, entry: MDOut, rpt: str | None) -> None:
+        if entry.entry_id is not None:
+            group.setField(m.MD_ENTRY_ID, entry.entry_id)
+        if entry.ref_id is not None:
+            group.setField(m.MD_ENTRY_REF_ID, entry.ref_id)
+        if entry.price is not None:
+            group.setField(m.MD_ENTRY_PX, f"{entry.price:.2f}" if entry.type != "2"
+                           else _fmt(entry.price))
+        if entry.size is not None:
+            group.setField(m.MD_ENTRY_SIZE, _fmt(entry.size))
+        if rpt is not None:
+            group.setField(m.RPT_SEQ, rpt)
+        if entry.level is not None:
+            group.setField(m.MD_PRICE_LEVEL, str(entry.level))
 
     # ------------------------------------------------------------------ threads
     def _tick_loop(self) -> None:
@@ -705,11 +900,9 @@ class FIXVenue:
     def _tick(self) -> None:
         with self.lock:
             if self.market_data:
-                changes = self.engine.step()
-                for req_id, (symbol, session_id) in self._subs.items():
-                    if changes.get(symbol):
-                        self._outbox.put((self._incremental(req_id, symbol, changes[symbol]),
-                                          session_id))
+                self.engine.step()
+                for symbol in self.symbols:
+                    self._publish_book(symbol)
             self._emit(self.engine.tick_orders())
 
     def _send_loop(self) -> None:
