@@ -45,7 +45,7 @@ def test_market_order_fills_with_commission(live: Live, tws: FakeTWS) -> None:
     assert ids is not None and ids[0] == int(order.order_id or 0) and ids[1] > 0
     assert connector.find_order(str(ids[0])) is order
     positions = connector.get_positions()
-    assert {(p["symbol"], p["position"]) for p in positions} == {("SPY", 10.0)}
+    assert {(p.symbol, p.quantity, p.source) for p in positions} == {("SPY", 10.0, "venue")}
 
 
 def test_limit_order_rests_then_fills_when_the_market_crosses(live: Live, tws: FakeTWS) -> None:
