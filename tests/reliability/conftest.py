@@ -8,9 +8,10 @@ import pytest
 # loadfile hands whole files to the workers in collection order, topping a worker up
 # only when it has two tests or fewer left. The FIX wire-fault schedule (about three
 # minutes, nearly all of it waiting on heartbeats and reconnect intervals) goes first, so
-# one worker runs it while the other runs the IBKR schedule and then everything else,
-# about as long in all. Serially the suite took the sum of both.
-_FIRST = ("test_wire_faults_fix.py", "test_wire_faults_ibkr.py")
+# one worker runs it while the other runs the IBKR schedule and the crash schedule (about
+# a minute and a half, much of it restarts waiting out IBKR's grace), and then both share
+# everything else. Serially the suite took the sum of all.
+_FIRST = ("test_wire_faults_fix.py", "test_wire_faults_ibkr.py", "test_crash_schedule.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -114,6 +114,9 @@ class ReportsMixin(ExecutionMixin):
                 adopted.add(cid)
             elif wanted is not None and cid not in wanted and cid not in adopted:
                 continue
+            order = self.orders.get(cid)
+            if order is not None and order.has_fill(execution.execId):
+                continue  # a list repeats what we hold: not a duplicate the venue sent
             self._apply_fill_to(cid, fill, live=False)
         found: set[str] = set()
         short: set[str] = set()
@@ -128,6 +131,8 @@ class ReportsMixin(ExecutionMixin):
             elif wanted is not None and cid not in wanted and cid not in adopted:
                 continue
             found.add(cid)
+            if self._settled(cid):
+                continue
             self._trades[cid] = trade
             self._bind(cid, trade.order)
             # The trade's status now may be the library's reaction to an error that came
@@ -147,12 +152,19 @@ class ReportsMixin(ExecutionMixin):
                                 and cid not in adopted):
                 continue
             found.add(cid)
+            if self._settled(cid):
+                continue
             self._bind(cid, trade.order)
             cum = _filled(getattr(trade.order, "filledQuantity", None))
             self._apply_trade_status(cid, trade, cum_qty=cum)
             if self._fills_missing(cid, cum):
                 short.add(cid)
         return found, short
+
+    def _settled(self, cid: str) -> bool:
+        """Ended, with nothing in doubt: a list repeating it changes nothing."""
+        order = self.orders.get(cid)
+        return order is not None and order.is_terminal and not order.unknown_outcome
 
     def _match_trade(self, trade: Any) -> str | None:
         order = trade.order
