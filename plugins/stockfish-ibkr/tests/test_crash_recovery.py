@@ -1,5 +1,5 @@
 """The application killed (SIGKILL) and started again, two processes with the order journal
-between them (``python -m stockfish_ibkr.testing.trader``), against a fake TWS that
+between them (``journal_trader.py``), against a fake TWS that
 restarts meanwhile: no order id is ever used twice (no error 103), and orders TWS
 acknowledged and then forgot are never called "never received"."""
 
@@ -20,6 +20,7 @@ import yaml
 from stockfish_ibkr.testing import FakeTWS
 
 T = 30.0
+TRADER = Path(__file__).with_name("journal_trader.py")
 
 
 class _Traders:
@@ -37,8 +38,8 @@ class _Traders:
 
     def run(self, *args: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
         """Start one; return it with the JSON line it printed."""
-        proc = subprocess.Popen([sys.executable, "-m", "stockfish_ibkr.testing.trader",
-                                 str(self.config), *args], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, str(TRADER), str(self.config), *args],
+                                stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.procs.append(proc)

@@ -1,9 +1,10 @@
-"""A trading process for crash tests: ``python -m stockfish_ibkr.testing.trader CONFIG``.
+"""A trading process for the crash tests (run by path: ``python journal_trader.py CONFIG``;
+it drives an ``ExchangeManager``, which the plugin's own package may not import).
 
 It runs a manager from a configuration file (with its order journal) and recovers what the
 last run left. Then, given ``--orders`` (a JSON list of ``{"cid", "symbol", "side", "qty",
-"price", "tif"}``; a price makes a limit order), it sends them, waits until TWS has
-acknowledged each one (or it ended), cancels them all with ``--cancel`` and waits for
+"price", "tif"}``; a price makes a limit order), it sends them, waits until each limit
+order is acknowledged by TWS and each market order ended, cancels them all with ``--cancel`` and waits for
 that, flushes the journal and prints one JSON line: ``{"orders": {cid: {...}}, "events":
 [...], "recovery_s": ...}`` with every order it holds and the order events of the run. It
 then waits for its standard input to close: the test kills it meanwhile (a crash) or
@@ -24,8 +25,6 @@ from stockfish_core.errors import UnknownOrderError
 from stockfish_core.manager import ExchangeManager
 from stockfish_core.orders import Order, OrderEvent, OrderStatus, OrderType
 
-__all__ = ["main"]
-
 WAIT_S = 20.0
 
 
@@ -34,6 +33,12 @@ def _order(spec: dict[str, Any]) -> Order:
     return Order(spec.get("symbol", "SPY"), spec.get("side", "BUY"), float(spec["qty"]),
                  OrderType.LIMIT if price is not None else OrderType.MARKET, price=price,
                  time_in_force=spec.get("tif", "DAY"), client_order_id=spec["cid"])
+
+
+def _settled(order: Order) -> bool:
+    """Ended, or (a resting order) acknowledged by TWS."""
+    return order.is_terminal or (order.order_type is not OrderType.MARKET
+                                 and order.status is not OrderStatus.PENDING)
 
 
 def _state(order: Order) -> dict[str, Any]:
@@ -61,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         sent = [_order(spec) for spec in args.orders]
         for order in sent:
             manager.send_order(order)
-        manager.wait_orders(lambda: all(o.status is not OrderStatus.PENDING for o in sent),
-                            WAIT_S)
+        manager.wait_orders(lambda: all(_settled(o) for o in sent), WAIT_S)
         if args.cancel:
             for order in sent:
                 if order.is_open:
