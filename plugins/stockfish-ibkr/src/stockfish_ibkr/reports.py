@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockfish_core.errors import UnknownOrderError
 from stockfish_core.orders import Order, OrderSide, OrderType, TimeInForce, check_identifier
@@ -83,6 +83,9 @@ class ReportsMixin(ExecutionMixin):
     """Applying TWS's lists, and external orders (part of the execution role of
     :class:`~stockfish_ibkr.connector.IBKRConnector`)."""
 
+    if TYPE_CHECKING:  # provided by the contract role
+        def _symbol_of(self, contract: Any) -> str: ...
+
     def _apply_reports(self, open_trades: list[Any], completed: list[Any], fills: list[Any],
                        wanted: set[str] | None) -> tuple[set[str], set[str]]:
         """Apply what TWS listed (loop thread): executions first (each once), then the
@@ -97,8 +100,8 @@ class ReportsMixin(ExecutionMixin):
                 by_perm[perm] = trade
         cum_by_perm: dict[int, float] = {}
         for fill in fills:
-            perm, cum = _int(fill.execution.permId), _filled(fill.execution.cumQty) or 0.0
-            cum_by_perm[perm] = max(cum_by_perm.get(perm, 0.0), cum)
+            perm, most = _int(fill.execution.permId), _filled(fill.execution.cumQty) or 0.0
+            cum_by_perm[perm] = max(cum_by_perm.get(perm, 0.0), most)
         journaled: dict[str, Order | None] = {}
         adopted: set[str] = set()  # adopted in this pass: everything TWS says applies
         for fill in fills:
