@@ -218,6 +218,7 @@ class ReportsMixin(ExecutionMixin):
             old = self._journaled_order(cid, journaled)
             if old is not None and old.has_fill(exec_id):
                 return None
+        self.ib_counters["foreign_executions"] += 1
         if trade is not None:
             return self._adopt_trade(trade, "TWS reported an execution of an order this "
                                             "connector did not place", execution)
