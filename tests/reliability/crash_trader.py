@@ -11,7 +11,8 @@ the order path, to hit the windows that matter: ``before_journal`` (intent not y
 written), ``before_wire`` (journaled, not sent), ``after_wire`` (sent, no answer yet),
 ``fill`` (while fills stream), ``reconcile`` (while reconciling with a venue at start-up).
 Without it the test kills the process from outside at a random moment. ``--report`` only
-recovers and prints every order it knows as JSON, then stops cleanly.
+recovers and prints every order it knows as JSON (the ledger's and those ``--ids`` names),
+then stops cleanly.
 """
 
 from __future__ import annotations
@@ -97,13 +98,14 @@ def _plan(rng: random.Random, symbols: dict[str, list[str]]) -> tuple[str, Order
                        price=100_000.0 if side is OrderSide.BUY else 1.0)
 
 
-def _report(manager: ExchangeManager, ledger: str) -> dict[str, Any]:
+def _report(manager: ExchangeManager, ledger: str, also: list[str]) -> dict[str, Any]:
     """Every order the manager knows: those it holds, and each one the ledger says was sent
-    (asked by id, as a user would: earlier runs' orders answer from the journal)."""
+    or ``also`` names (asked by id, as a user would: earlier runs' orders answer from the
+    journal)."""
     orders = {o.client_order_id: o for o in manager.orders()}
     with open(ledger, encoding="utf-8") as fh:
-        for line in fh:
-            cid = line.split()[0]
+        wanted = [line.split()[0] for line in fh] + also
+        for cid in wanted:
             if cid not in orders:
                 try:
                     orders[cid] = manager.get_order(cid)
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=40)
     parser.add_argument("--kill", default=None)
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--ids", type=json.loads, default=[],
+                        help="with --report: more order ids to ask for")
     args = parser.parse_args(argv)
     started = time.monotonic()
     manager = ExchangeManager.from_config(args.config)
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             manager.wait_orders(lambda c=connector: not c.recovering, 30.0)
     recovery_s = time.monotonic() - started
     if args.report:
-        print(json.dumps({"report": _report(manager, args.ledger), "recovery_s": recovery_s}),
+        print(json.dumps({"report": _report(manager, args.ledger, args.ids), "recovery_s": recovery_s}),
               flush=True)
         manager.close()
         return 0

@@ -1,13 +1,20 @@
 """The crash schedule: the trading process is SIGKILLed again and again at random moments and
 at the points of the order path that matter (before the journal write, between the journal
 and the wire, after the wire, while fills stream, while reconciling at start-up), each time
-restarted with the same configuration against venues living in other processes.
+restarted with the same configuration against venues living in other processes: a ``sim``
+venue and a fake TWS (IBKR), both traded by every run.
+
+Between runs the fake TWS also does what TWS does: it restarts handing out order id 1 again
+(a nightly restart), and orders appear that this process did not place (by hand in TWS, by
+another API client; some resting, some filled).
 
 After the schedule a last run reports every order it knows, and the venues' own records
 decide: every order the user sent is known with the venue's final status and filled
 quantity, every venue fill applied exactly once, nothing sent twice, no order working at a
-venue that the process does not know. The figures (kills, orders, fills, mismatches,
-recovery time p50/p99) are printed (``pytest -s``) and recorded in docs/reliability.md.
+venue that the process does not know (external ones included, under ``IB-<permId>``), and
+no IB order id used twice (the fake TWS sent no error 103 and saw no id again). The figures
+(kills, orders, fills, mismatches, recovery time p50/p99) are printed (``pytest -s``) and
+recorded in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ KILLS = int(os.environ.get("STOCKFISH_CRASH_KILLS", "50"))
 POINTS = ("before_journal", "before_wire", "after_wire", "fill", "reconcile", "random",
           "random")
 T = 60.0
+#: Every this many runs, the fake TWS restarts (while no trader runs) and hands out 1.
+TWS_RESTART_EVERY = 6
+SYMBOLS = {"paper": ["SPY", "QQQ", "AAPL"], "tws": ["SPY", "QQQ", "IWM"]}
+
+_TWS_STATUS = {"Filled": "FILLED", "Cancelled": "CANCELLED", "ApiCancelled": "CANCELLED",
+               "Inactive": "REJECTED"}
 
 
 def _start_sim() -> tuple[subprocess.Popen[str], str]:
@@ -55,14 +68,23 @@ def sim_venue() -> Iterator[str]:
         proc.wait(10)
 
 
-def _trader(config: Path, ledger: Path, seed: int, symbols: dict[str, list[str]], *,
-            kill: str | None = None, report: bool = False) -> subprocess.Popen[str]:
+@pytest.fixture
+def tws_venue() -> Iterator[Any]:
+    testing = pytest.importorskip("stockfish_ibkr.testing")
+    venue = testing.FakeTWSProcess(tick_interval=0.02, bar_interval=1.0, lifetime=900.0)
+    venue.start()
+    yield venue
+    venue.stop()
+
+
+def _trader(config: Path, ledger: Path, seed: int, *, kill: str | None = None,
+            report: list[str] | None = None) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "tests.reliability.crash_trader", str(config), str(ledger),
-            "--seed", str(seed), "--symbols", json.dumps(symbols)]
+            "--seed", str(seed), "--symbols", json.dumps(SYMBOLS)]
     if kill:
         argv += ["--kill", kill]
-    if report:
-        argv.append("--report")
+    if report is not None:
+        argv += ["--report", "--ids", json.dumps(report)]
     return subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -93,46 +115,112 @@ def _reap(proc: subprocess.Popen[str]) -> str:
     return err
 
 
-def test_crash_schedule_sim(tmp_path: Path, sim_venue: str) -> None:
+def _between_runs(run: int, tws: Any, externals: list[int]) -> str | None:
+    """What TWS does while no trader runs before ``run``; a word for the tally."""
+    if run and run % TWS_RESTART_EVERY == 0:
+        tws.restart(next_valid_id=1)
+        return "tws_restart"
+    if run == 5:  # placed by hand in TWS, resting
+        externals.append(tws.add_external_order("SPY", "BUY", 5, limit_price=1.0,
+                                                client_id=0)["perm_id"])
+        return "external"
+    if run == 11:  # another API client's order, resting after a first fill
+        externals.append(tws.add_external_order(
+            "QQQ", "SELL", 300, limit_price=100_000.0, client_id=7, order_id=900,
+            order_ref="their-ref", fill=100)["perm_id"])
+        return "external"
+    if run == 17:  # another API client's order that fills in parts, while we are away
+        externals.append(tws.add_external_order(
+            "IWM", "BUY", 250, limit_price=100_000.0, client_id=7, order_id=901)["perm_id"])
+        return "external"
+    return None
+
+
+def test_crash_schedule(tmp_path: Path, sim_venue: str, tws_venue: Any) -> None:
     config = tmp_path / "trader.yaml"
     config.write_text(yaml.safe_dump({
-        "connectors": {"paper": {"type": "sim", "address": sim_venue,
-                                 "heartbeat_interval": 1.0, "reconnect_initial_delay": 0.05,
-                                 "reconnect_max_delay": 0.2}},
+        "connectors": {
+            "paper": {"type": "sim", "address": sim_venue, "heartbeat_interval": 1.0,
+                      "reconnect_initial_delay": 0.05, "reconnect_max_delay": 0.2},
+            "tws": {"type": "ibkr", "port": tws_venue.port, "client_id": 1,
+                    "heartbeat_interval": 2.0, "connect_timeout": 5.0, "request_timeout": 5.0,
+                    "reconnect_initial_delay": 0.05, "reconnect_max_delay": 0.5},
+        },
         "manager": {"journal": str(tmp_path / "journal.sqlite3"), "stop_timeout": 5.0},
     }))
     ledger = tmp_path / "ledger.txt"
-    symbols = {"paper": ["SPY", "QQQ", "AAPL"]}
     rng = random.Random(20261206)
     recovery: list[float] = []
     kills: dict[str, int] = {}
+    events: dict[str, int] = {}
+    externals: list[int] = []
     for seed in range(KILLS):
+        assert tws_venue.wait_connected_clients(0, 10.0), "TWS still sees the dead client"
+        done = _between_runs(seed, tws_venue, externals)
+        if done:
+            events[done] = events.get(done, 0) + 1
         point = rng.choice(POINTS)
         kill = None if point == "random" else f"{point}:{rng.randint(1, 6)}"
-        proc = _trader(config, ledger, seed, symbols, kill=kill)
+        proc = _trader(config, ledger, seed, kill=kill)
         ready = _lines(proc, {"ready"}, T)
         if ready and "ready" in ready[-1]:
             recovery.append(ready[-1]["recovery_s"])
         if point == "random" and proc.poll() is None:
             # Not a wait for anything: the moment of the kill is what is random.
-            time.sleep(rng.uniform(0.0, 0.4))
+            time.sleep(rng.uniform(0.0, 0.6))
             proc.kill()
         elif proc.poll() is None:
             _lines(proc, {"done"}, T)  # the kill point may not come: then it is killed now
             if proc.poll() is None:
                 proc.kill()
-        _reap(proc)
-        assert proc.returncode == -signal.SIGKILL, f"run {seed} ended with {proc.returncode}"
+        err = _reap(proc)
+        assert proc.returncode == -signal.SIGKILL, \
+            f"run {seed} ended with {proc.returncode}: {err[-3000:]}"
         kills[point] = kills.get(point, 0) + 1
 
-    final = _trader(config, ledger, KILLS, symbols, report=True)
+    assert tws_venue.wait_connected_clients(0, 10.0)
+    final = _trader(config, ledger, KILLS, report=[f"IB-{perm}" for perm in externals])
     [last] = _lines(final, {"report"}, T)
     err = _reap(final)
     assert final.returncode == 0, err[-3000:]
     known: dict[str, Any] = last["report"]
-    venue = RemoteVenue(sim_venue)
+    sent: dict[str, list[str]] = {"paper": [], "tws": []}
+    for line in ledger.read_text().splitlines():
+        cid, name = line.split()
+        sent[name].append(cid)
+    sim_mismatches, sim_figures = _check_sim(sim_venue, sent["paper"], known)
+    tws_mismatches, tws_figures = _check_tws(tws_venue, sent["tws"], known, externals)
+    recovery.sort()
+    print(f"\ncrash schedule: {KILLS} kills {kills}, TWS {events}; recovery p50 "
+          f"{recovery[len(recovery) // 2]:.2f} s p99 {recovery[int(len(recovery) * 0.99)]:.2f} s")
+    for name, figures, mismatches in (("sim", sim_figures, sim_mismatches),
+                                      ("ibkr", tws_figures, tws_mismatches)):
+        print(f"  {name}: {figures}, {len(mismatches)} mismatches")
+    mismatches = sim_mismatches + tws_mismatches
+    assert not mismatches, "\n".join(mismatches[:30])
+    assert sim_figures["fills"] > 0 and tws_figures["fills"] > 0
+    assert len(sent["paper"]) + len(sent["tws"]) > KILLS
+
+
+def _compare(cid: str, mine: dict[str, Any] | None, status: str, filled: float,
+             fills: list[str]) -> list[str]:
+    if mine is None:
+        return [f"{cid}: at the venue ({status}) but unknown here"]
+    out = []
+    if mine["status"] != status or abs(mine["filled"] - filled) > 1e-9:
+        out.append(f"{cid}: venue {status} {filled}, here {mine['status']} {mine['filled']}")
+    if mine["fills"] != sorted(fills):
+        out.append(f"{cid}: fills differ from the venue's ({len(mine['fills'])} here, "
+                   f"{len(fills)} there)")
+    if mine["unknown"]:
+        out.append(f"{cid}: still of unknown outcome")
+    return out
+
+
+def _check_sim(address: str, sent: list[str], known: dict[str, Any]
+               ) -> tuple[list[str], dict[str, int]]:
+    venue = RemoteVenue(address)
     try:
-        sent = [line.split()[0] for line in ledger.read_text().splitlines()]
         truth = venue.query(sent)
         received = venue.orders_received()
         working = set(venue.open_order_ids())
@@ -147,23 +235,78 @@ def test_crash_schedule_sim(tmp_path: Path, sim_venue: str) -> None:
             if mine is not None and mine["status"] != "REJECTED":
                 mismatches.append(f"{cid}: never at the venue, but {mine['status']} here")
             continue
-        if mine is None:
-            mismatches.append(f"{cid}: at the venue ({state['status']}) but unknown here")
+        mismatches += _compare(cid, mine, state["status"], state["filled"],
+                               [f["exec_id"] for f in state["fills"]])
+    mismatches += [f"{cid}: working at the venue, invisible here"
+                   for cid in working - set(known)]
+    return mismatches, {"orders": len(sent), "at_venue": sum(1 for s in truth.values() if s),
+                        "fills": sum(len(s["fills"]) for s in truth.values() if s)}
+
+
+def _tws_status(order: dict[str, Any]) -> str:
+    status = _TWS_STATUS.get(order["status"])
+    if status is None:  # working
+        status = "PARTIALLY_FILLED" if order["filled"] > 0 else "SUBMITTED"
+    return status
+
+
+def _check_tws(tws: Any, sent: list[str], known: dict[str, Any], externals: list[int]
+               ) -> tuple[list[str], dict[str, int]]:
+    orders = tws.orders()
+    executions = tws.executions
+    received = tws.orders_received
+    stats = tws.stats()
+    by_ref = {o["order_ref"]: o for o in orders if o["client_id"] == 1}
+    fills_of: dict[int, list[str]] = {}
+    for e in executions:
+        fills_of.setdefault(e["perm_id"], []).append(e["exec_id"])
+    mine_ids = set(sent)
+    mismatches = []
+    placed: dict[str, int] = {}
+    ids: list[int] = []
+    for r in received:
+        if r.get("client_id") == 1 and r.get("outcome") != "dropped 100":
+            placed[r.get("order_ref", "")] = placed.get(r.get("order_ref", ""), 0) + 1
+            ids.append(r["order_id"])
+        if r.get("outcome") == "modified":
+            mismatches.append(f"order id {r['order_id']} reused for a working order "
+                              f"({r.get('order_ref')})")
+    if len(ids) != len(set(ids)):
+        mismatches.append(f"{len(ids) - len(set(ids))} order id(s) placed twice")
+    for code in ("error_103", "error_104", "order_id_reuse"):
+        if stats.get(code):
+            mismatches.append(f"TWS counted {stats[code]} {code}")
+    for cid in sent:
+        mine = known.get(cid)
+        if placed.get(cid, 0) > 1:
+            mismatches.append(f"{cid}: received {placed[cid]} times by TWS")
+        venue = by_ref.get(cid)
+        if venue is None:
+            if mine is not None and mine["status"] != "REJECTED":
+                mismatches.append(f"{cid}: never working at TWS, but {mine['status']} here")
             continue
-        if mine["status"] != state["status"] or abs(mine["filled"] - state["filled"]) > 1e-9:
-            mismatches.append(f"{cid}: venue {state['status']} {state['filled']}, here "
-                              f"{mine['status']} {mine['filled']}")
-        if mine["fills"] != sorted(f["exec_id"] for f in state["fills"]):
-            mismatches.append(f"{cid}: fills differ from the venue's")
-        if mine["unknown"]:
-            mismatches.append(f"{cid}: still of unknown outcome")
-    invisible = working - set(known)
-    mismatches += [f"{cid}: working at the venue, invisible here" for cid in invisible]
-    recovery.sort()
-    fills = sum(len(s["fills"]) for s in truth.values() if s)
-    print(f"crash schedule sim: {KILLS} kills {kills}, {len(sent)} orders sent, "
-          f"{sum(1 for s in truth.values() if s)} at the venue, {fills} fills, "
-          f"{len(mismatches)} mismatches; recovery p50 {recovery[len(recovery) // 2]:.2f} s "
-          f"p99 {recovery[int(len(recovery) * 0.99)]:.2f} s")
-    assert not mismatches, "\n".join(mismatches[:30])
-    assert fills > 0 and len(sent) > KILLS
+        mismatches += _compare(cid, mine, _tws_status(venue), venue["filled"],
+                               fills_of.get(venue["perm_id"], []))
+    for venue in orders:  # nothing working invisible; external orders and fills surfaced
+        if venue["client_id"] == 1 and venue["order_ref"] in mine_ids:
+            continue
+        cid = f"IB-{venue['perm_id']}"
+        mine = known.get(cid)
+        if venue["perm_id"] not in externals:
+            mismatches.append(f"{cid}: an order of client {venue['client_id']} nobody placed")
+        elif mine is None and (venue["status"] in ("Submitted", "PreSubmitted")
+                               or fills_of.get(venue["perm_id"])):
+            mismatches.append(f"{cid}: external order at TWS ({venue['status']}), invisible "
+                              f"here")
+        elif mine is not None:
+            if not mine["external"]:
+                mismatches.append(f"{cid}: not flagged external")
+            mismatches += _compare(cid, mine, _tws_status(venue), venue["filled"],
+                                   fills_of.get(venue["perm_id"], []))
+    ours_at_tws = [o for o in orders if o["order_ref"] in mine_ids]
+    return mismatches, {"orders": len(sent), "at_venue": len(ours_at_tws),
+                        "fills": sum(len(fills_of.get(o["perm_id"], []))
+                                     for o in ours_at_tws),
+                        "external_orders": len(externals),
+                        "external_fills": sum(len(fills_of.get(p, [])) for p in externals),
+                        "tws_restarts": stats.get("restarts", 0)}

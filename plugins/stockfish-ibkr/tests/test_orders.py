@@ -21,6 +21,14 @@ def _wait(recorder: Recorder, order: Order, *statuses: OrderStatus) -> None:
         f"{order!r} never reached {[s.value for s in statuses]}"
 
 
+def _acknowledged(recorder: Recorder, order: Order) -> None:
+    """TWS acknowledged ``order`` (its SUBMITTED was applied, whatever came after)."""
+    assert recorder.wait(lambda: any(
+        e.client_order_id == order.client_order_id and e.kind == "status"
+        and e.status is OrderStatus.SUBMITTED for e in list(recorder.order_events)), TIMEOUT), \
+        f"{order!r} never acknowledged"
+
+
 def _received(tws: FakeTWS, order: Order) -> list[dict[str, object]]:
     return [r for r in tws.orders_received if r["order_ref"] == order.client_order_id]
 
@@ -45,16 +53,20 @@ def test_market_order_fills_with_commission(live: Live, tws: FakeTWS) -> None:
     assert ids is not None and ids[0] == int(order.order_id or 0) and ids[1] > 0
     assert connector.find_order(str(ids[0])) is order
     positions = connector.get_positions()
-    assert {(p["symbol"], p["position"]) for p in positions} == {("SPY", 10.0)}
+    assert {(p.symbol, p.quantity, p.source) for p in positions} == {("SPY", 10.0, "venue")}
 
 
 def test_limit_order_rests_then_fills_when_the_market_crosses(live: Live, tws: FakeTWS) -> None:
     connector, recorder = live
-    price = round(tws.instrument("QQQ").bid - 5.0, 2)
+    # Far enough below the market that its random walk never reaches the limit before the
+    # test moves the market (5.0 below, about 1.3 %, it could on a starved machine: the
+    # order filled before the test saw it resting).
+    price = round(tws.instrument("QQQ").bid * 0.8, 2)
     order = Order("QQQ", OrderSide.BUY, 5, OrderType.LIMIT, price=price,
                   time_in_force=TimeInForce.GTC)
     connector.send_order(order)
-    _wait(recorder, order, OrderStatus.SUBMITTED)
+    _acknowledged(recorder, order)
+    assert order.filled_quantity == 0
     assert _received(tws, order)[0]["tif"] == "GTC"
     assert _received(tws, order)[0]["limit_price"] == price
     tws.set_price("QQQ", price - 1.0)
@@ -79,10 +91,10 @@ def test_limit_order_cancel(live: Live, tws: FakeTWS) -> None:
 def test_stop_order_triggers(live: Live, tws: FakeTWS, side: OrderSide,
                              stop_offset: float) -> None:
     connector, recorder = live
-    stop = round(tws.instrument("IWM").last + stop_offset, 2)
+    stop = round(tws.instrument("IWM").last + 4 * stop_offset, 2)  # 10 %: out of the walk's reach
     order = Order("IWM", side, 2, OrderType.STOP, stop_price=stop)
     connector.send_order(order)
-    _wait(recorder, order, OrderStatus.SUBMITTED)
+    _acknowledged(recorder, order)
     assert _received(tws, order)[0]["order_type"] == "STP"
     assert order.filled_quantity == 0
     tws.set_price("IWM", stop + stop_offset)
@@ -93,11 +105,11 @@ def test_stop_order_triggers(live: Live, tws: FakeTWS, side: OrderSide,
 def test_stop_limit_order_triggers_then_limits(live: Live, tws: FakeTWS) -> None:
     connector, recorder = live
     last = tws.instrument("SPY").last
-    stop = round(last + 2.0, 2)
+    stop = round(last * 1.05, 2)  # out of the market's random walk until the test moves it
     order = Order("SPY", OrderSide.BUY, 4, OrderType.STOP_LIMIT, price=stop + 1.0,
                   stop_price=stop)
     connector.send_order(order)
-    _wait(recorder, order, OrderStatus.SUBMITTED)
+    _acknowledged(recorder, order)
     sent = _received(tws, order)[0]
     assert (sent["order_type"], sent["aux_price"], sent["limit_price"]) == \
         ("STP LMT", stop, stop + 1.0)

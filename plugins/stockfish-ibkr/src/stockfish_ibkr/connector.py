@@ -11,7 +11,9 @@ façade that puts the roles together and wires them to the IB session's events:
 - :mod:`~stockfish_ibkr.market_data`: subscriptions, the tick hot path, the normalizers;
   :mod:`~stockfish_ibkr.feed_watch`: per-symbol staleness and requests again;
 - :mod:`~stockfish_ibkr.execution`: orders, order events, order errors, pacing recovery,
-  order ids; :mod:`~stockfish_ibkr.reconciliation`: what TWS says, and the verdicts;
+  order ids; :mod:`~stockfish_ibkr.reports`: TWS's lists applied, external orders adopted;
+  :mod:`~stockfish_ibkr.reconciliation`: asking TWS, and the verdicts;
+  :mod:`~stockfish_ibkr.recovery`: restarts (restored orders, logon, journaled order ids);
 - :mod:`~stockfish_ibkr.account`: positions and account values;
 - :mod:`~stockfish_ibkr.history`: historical bars.
 
@@ -37,16 +39,13 @@ import logging
 from collections import Counter
 from typing import Any
 
-from stockfish_core.connector import Capabilities
-from stockfish_core.models import DataType
-from stockfish_core.orders import OrderType
-
 from stockfish_ibkr.account import AccountMixin
 from stockfish_ibkr.errors import ErrorsMixin
 from stockfish_ibkr.history import HistoryMixin
 from stockfish_ibkr.instruments import InstrumentsMixin
 from stockfish_ibkr.market_data import MarketDataMixin
-from stockfish_ibkr.reconciliation import ReconciliationMixin
+from stockfish_ibkr.plugin import CAPABILITIES
+from stockfish_ibkr.recovery import RecoveryMixin
 from stockfish_ibkr.session import ClientIdInUseError
 from stockfish_ibkr.settings import IBKRSettings, mask_account
 
@@ -54,11 +53,6 @@ __all__ = ["CAPABILITIES", "IB_COUNTERS", "ClientIdInUseError", "IBKRConnector"]
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = Capabilities(
-    data_types=frozenset({DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR,
-                          DataType.NEWS}),
-    order_types=frozenset(OrderType),
-)
 # Reported by get_stats()["ibkr"] from the start (at 0), so that a reader never meets a
 # missing key because the event it counts has not happened yet.
 IB_COUNTERS = (
@@ -71,10 +65,11 @@ IB_COUNTERS = (
     "cancels_dropped_by_pacing", "orders_lost_by_tws", "order_id_rollbacks", "verifications",
     "stale_status_reports", "subscriptions_refused", "historical_retries",
     "historical_no_data", "historical_pacing_violations", "errors_unclassified",
+    "orders_adopted", "logon_reports",
 )
 
 
-class IBKRConnector(ErrorsMixin, ReconciliationMixin, HistoryMixin, AccountMixin,
+class IBKRConnector(ErrorsMixin, RecoveryMixin, HistoryMixin, AccountMixin,
                     MarketDataMixin, InstrumentsMixin):
     """Connector to TWS / IB Gateway. See the module docstring for the threading model."""
 
@@ -100,6 +95,7 @@ class IBKRConnector(ErrorsMixin, ReconciliationMixin, HistoryMixin, AccountMixin
         self._init_feed_watch()
         self._init_execution()
         self._init_reconciliation()
+        self._init_recovery()
         self._init_history()
         log.info("%s: IBKR connector for %s:%d client_id=%d account=%s backend=%s", self.name,
                  s.host, s.port, s.client_id, mask_account(s.account), s.backend)

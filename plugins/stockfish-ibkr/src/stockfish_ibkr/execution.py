@@ -19,13 +19,19 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from stockfish_core.errors import ConnectorError, NotConnectedError, OrderNotSentError
+import attrs
+from stockfish_core.errors import (
+    ConnectorError,
+    NotConnectedError,
+    OrderNotSentError,
+    OrderRejectedError,
+)
 from stockfish_core.models import now_ns
 from stockfish_core.orders import Order, OrderStatus, OrderType
 
 from stockfish_ibkr.error_codes import TWS_ERRORS, Effect, ErrorRule
 from stockfish_ibkr.normalize import fill_from_execution, map_order_status
-from stockfish_ibkr.order_map import IBKROrderMap
+from stockfish_ibkr.order_map import PERM_ID, IBKROrderMap
 from stockfish_ibkr.session import SessionMixin
 
 __all__ = ["ExecutionMixin"]
@@ -68,7 +74,14 @@ class ExecutionMixin(SessionMixin):
 
         def _verify_later(self, cid: str, why: str) -> None: ...
 
-        def _lookup_orders(self, orders: list[Order], timeout: float) -> set[str] | None: ...
+        def _lookup_orders(self, orders: list[Order], timeout: float
+                           ) -> tuple[set[str], set[str]] | None: ...
+
+        def _adopt_trade(self, trade: Any, reason: str) -> str | None: ...
+
+        def _adopt_execution(self, fill: Any, trade: Any) -> str | None: ...
+
+        def _cancel_refusal(self, order: Order) -> str | None: ...
 
     def _init_execution(self) -> None:
         self.ibkr_order_map = IBKROrderMap()
@@ -89,21 +102,33 @@ class ExecutionMixin(SessionMixin):
     # ================================================================== order events
     def _client_id_for(self, order_ref: Any, perm_id: Any, order_id: Any,
                        client_id: Any = None) -> str | None:
-        if isinstance(order_ref, str) and order_ref in self.orders:
-            return order_ref
+        """Our client order id for an order TWS reports: by permId, by orderRef, by an
+        order id this client assigned."""
         omap = self.ibkr_order_map
-        if isinstance(perm_id, int) and perm_id:
+        if isinstance(perm_id, int) and perm_id > 0:
             cid = omap.by_perm_id(perm_id)
             if cid is not None:
                 return cid
+        if isinstance(order_ref, str) and order_ref in self.orders:
+            return order_ref
         if isinstance(order_id, int) and order_id > 0 and client_id in (None,
                                                                         self.settings.client_id):
             return omap.by_order_id(order_id)
         return None
 
     def _bind(self, cid: str, order: Any) -> None:
-        if self.ibkr_order_map.bind_perm_id(cid, getattr(order, "permId", 0) or 0):
+        self._bind_perm(cid, getattr(order, "permId", 0) or 0)
+
+    def _bind_perm(self, cid: str, perm_id: Any) -> None:
+        """Keep ``perm_id`` as ``cid``'s permId, journaled with the order (a restarted
+        process finds the order at TWS by it)."""
+        if not isinstance(perm_id, int) or perm_id <= 0:
+            return
+        if self.ibkr_order_map.bind_perm_id(cid, perm_id):
             self.ib_counters["perm_ids_bound"] += 1
+            order = self.orders.get(cid)
+            if order is not None:
+                self.remember_venue_ref(order, PERM_ID, str(perm_id))
 
     def _from_tws(self, trade: Any) -> bool:
         """Whether ``trade``'s latest status is TWS's, not the library's own reaction to
@@ -129,8 +154,13 @@ class ExecutionMixin(SessionMixin):
         order = trade.order
         cid = self._client_id_for(order.orderRef, order.permId, order.orderId, order.clientId)
         if cid is None:
-            self.ib_counters["foreign_orders"] += 1
-            return
+            if self.read_only or trade.isDone():
+                self.ib_counters["foreign_orders"] += 1
+                return
+            cid = self._adopt_trade(trade, "TWS reported a working order this connector "
+                                           "did not place")
+            if cid is None:
+                return
         self._bind(cid, order)
         self._trades[cid] = trade
         if self._from_tws(trade):
@@ -147,8 +177,7 @@ class ExecutionMixin(SessionMixin):
             return
         if not self._from_tws(trade):
             return
-        if trade.orderStatus.permId:
-            self.ibkr_order_map.bind_perm_id(cid, trade.orderStatus.permId)
+        self._bind_perm(cid, trade.orderStatus.permId)
         filled = trade.orderStatus.filled
         cum = float(filled) if isinstance(filled, (int, float)) and math.isfinite(filled) \
             and filled >= 0 else None
@@ -184,8 +213,10 @@ class ExecutionMixin(SessionMixin):
         elif status is OrderStatus.REJECTED:
             reason = f"IB order status {status_text}"
         order_id = trade.order.orderId
-        self.apply_order_status(cid, status, venue_order_id=str(order_id) if order_id else None,
-                                reason=reason, cum_qty=cum_qty)
+        # An external order's venue id is its permId: its orderId is another client's.
+        venue_id = str(order_id) if order_id and not order.external else None
+        self.apply_order_status(cid, status, venue_order_id=venue_id, reason=reason,
+                                cum_qty=cum_qty)
         self._after_report(cid)
 
     def _acknowledged(self, cid: str) -> None:
@@ -219,19 +250,30 @@ class ExecutionMixin(SessionMixin):
         self._apply_execution(fill, live=True)
 
     def _apply_execution(self, fill: Any, live: bool) -> None:
+        """A live execution (or one of TWS's lists): applied to our order, or to the
+        external order it is adopted into."""
         execution = fill.execution
         cid = self._client_id_for(execution.orderRef, execution.permId, execution.orderId,
                                   execution.clientId)
         if cid is None:
-            self.ib_counters["foreign_executions"] += 1
-            return
+            cid = self._adopt_execution(fill, None)
+            if cid is None:
+                return
+        self._apply_fill_to(cid, fill, live)
+
+    def _apply_fill_to(self, cid: str, fill: Any, live: bool) -> None:
+        execution = fill.execution
         report = getattr(fill, "commissionReport", None)
         commission = getattr(report, "commission", 0.0) or 0.0
         core_fill, kind = fill_from_execution(execution, now_ns(), commission)
         if core_fill is None:
             self.record_data_error(kind or "bad_execution", execution.execId)
             return
-        self.ibkr_order_map.bind_perm_id(cid, execution.permId)
+        order = self.orders.get(cid)
+        if order is not None and order.external:
+            # Its orderId is another client's: the venue id of an external order is its permId.
+            core_fill = attrs.evolve(core_fill, venue_order_id=order.order_id)
+        self._bind_perm(cid, execution.permId)
         self._acknowledged(cid)
         self.apply_execution(cid, core_fill)
         self._after_report(cid)
@@ -335,7 +377,13 @@ class ExecutionMixin(SessionMixin):
 
     def _place_on_loop(self, cid: str, contract: Any, ib_order: Any) -> int:
         ib = self._live_ib()
-        order_id = self.ibkr_order_map.next_order_id(ib.client.getReqId())
+        try:
+            # Raising the high-water mark journals it (synchronously) before the wire.
+            order_id = self.ibkr_order_map.next_order_id(ib.client.getReqId())
+        except Exception as exc:
+            order = self.orders.get(cid)
+            raise OrderNotSentError(f"the order id could not be journaled: {exc}",
+                                    order) from exc
         ib.client.updateReqId(order_id + 1)
         ib_order.orderId = order_id
         self.ibkr_order_map.bind_order_id(cid, order_id)
@@ -357,31 +405,6 @@ class ExecutionMixin(SessionMixin):
         seed their request ids)."""
         self._tws_next_valid_id = order_id
 
-    def _observe_ids_at_connect(self, ib: Any) -> None:
-        """Raise the order-id high-water mark by every id of this client TWS reported at
-        logon (open orders, executions; completed orders carry no order id), then skip
-        TWS's ``nextValidId`` past it when TWS rolled it back (loop thread, before any
-        order is placed)."""
-        omap = self.ibkr_order_map
-        mine = self.settings.client_id
-        seen = [t.order.orderId for t in ib.trades() if t.order.clientId == mine]
-        seen += [f.execution.orderId for f in ib.fills() if f.execution.clientId == mine]
-        for order_id in seen:
-            omap.observe_order_id(order_id)
-        self._tws_id_mark = max([self._tws_id_mark, *seen])
-        proposed = self._tws_next_valid_id
-        mark = omap.high_water_mark
-        if 0 < proposed <= self._tws_id_mark:
-            self.ib_counters["order_id_rollbacks"] += 1
-            log.warning("%s: TWS's next valid order id %d is not above %d, an id TWS took "
-                        "(rolled back by a TWS restart?): new orders start at %d", self.name,
-                        proposed, self._tws_id_mark, mark + 1)
-        elif 0 < proposed <= mark:
-            # Only ids TWS refused or dropped lie above it: TWS never used them.
-            log.info("%s: TWS's next valid order id %d; new orders start at %d, above ids "
-                     "TWS refused", self.name, proposed, mark + 1)
-        ib.client.updateReqId(mark + 1)
-
     # ------------------------------------------------------------------ cancels
     def submit_cancel(self, order: Order) -> bool:
         """Request cancellation of ``order`` and wait (up to ``request_timeout``) for TWS's
@@ -390,6 +413,9 @@ class ExecutionMixin(SessionMixin):
         10148: the order is already final or unknown to TWS, a ``cancel_rejected`` event
         says which), when its pacing dropped it every time, or when the order filled
         first. A cancel TWS dropped for pacing (100) is sent again after the window."""
+        refusal = self._cancel_refusal(order)
+        if refusal is not None:
+            raise OrderRejectedError(f"{self.name}: {refusal}", order)
         self._require_connected()
         self._pace()
         request = self._run_sync(self._cancel_on_loop, order.client_order_id)
@@ -412,7 +438,7 @@ class ExecutionMixin(SessionMixin):
             return done
         trade = self._trades.get(cid)
         if trade is None or not any(t is trade for t in ib.trades()):
-            trade = next((t for t in ib.trades() if t.order.orderRef == cid), None)
+            trade = self._find_trade(ib, cid)
         if trade is None:
             return None
         self._trades[cid] = trade
@@ -421,6 +447,19 @@ class ExecutionMixin(SessionMixin):
             request = self._cancels[cid] = _CancelRequest()
         self._send_cancel(ib, cid, trade)
         return request
+
+    def _find_trade(self, ib: Any, cid: str) -> Any:
+        """The session's trade of our order ``cid`` (by permId when TWS gave one, else by
+        orderRef), a working one first."""
+        ids = self.ibkr_order_map.ids(cid)
+        perm = ids[1] if ids else 0
+        done = None
+        for trade in ib.trades():
+            if (trade.order.permId == perm) if perm else (trade.order.orderRef == cid):
+                if not trade.isDone():
+                    return trade
+                done = done or trade
+        return done
 
     def _send_cancel(self, ib: Any, cid: str, trade: Any) -> None:
         request = self._cancels[cid]
@@ -496,13 +535,13 @@ class ExecutionMixin(SessionMixin):
             if order is None or order.is_terminal:
                 return
             try:
-                found = self._lookup_orders([order], self.settings.request_timeout)
+                listed = self._lookup_orders([order], self.settings.request_timeout)
             except ConnectorError as exc:
-                found = None
+                listed = None
                 log.info("%s: order %s dropped by pacing, not checked: %s", self.name, cid, exc)
-            if found is None:
+            if listed is None:
                 return  # not asked (down): reconciliation after the reconnect decides
-            if cid in found or order.is_terminal or self._is_acked(cid, order):
+            if cid in listed[0] or order.is_terminal or self._is_acked(cid, order):
                 return  # TWS had it after all: its own report stands
             contract = self.qualify(order.symbol)
             ib_order = self._ib_order(order)

@@ -19,9 +19,12 @@ from stockfish_ibkr.session import SessionMixin
 if TYPE_CHECKING:
     from stockfish_ibkr.farms import FarmBoard
 
-__all__ = ["HistoricalDataError", "HistoryMixin"]
+__all__ = ["HISTORY_OPTIONS", "HistoricalDataError", "HistoryMixin"]
 
 log = logging.getLogger(__name__)
+
+#: The options ``get_historical_bars`` takes besides ``duration`` and ``bar_size``.
+HISTORY_OPTIONS = ("what_to_show", "end", "use_rth", "timeout")
 
 _BAR_SECONDS = {"sec": 1, "min": 60, "hour": 3600, "day": 86400, "week": 604800,
                 "month": 2592000}
@@ -64,21 +67,34 @@ class HistoryMixin(SessionMixin):
                                            s.historical_identical_interval)
         self._hist_cache: dict[tuple[Any, ...], tuple[float, list[OHLCVBar]]] = {}
 
-    def get_historical_bars(
-        self, symbol: str, *, duration: str = "1 D", bar_size: str = "1 min",
-        what_to_show: str | None = None, end: str = "", use_rth: bool = False,
-        timeout: float | None = None,
-    ) -> list[OHLCVBar]:
+    def get_historical_bars(self, symbol: str, *, duration: str = "1 D",
+                            bar_size: str = "1 min", **options: Any) -> list[OHLCVBar]:
         """Historical bars (reqHistoricalData) within IB's pacing rules.
 
-        ``what_to_show`` defaults to TRADES, and to MIDPOINT for forex (IB has no trades
-        for CASH). An identical request within ``historical_identical_interval`` seconds is
-        answered from the previous result; past IB's limits the call waits up to
+        Options: ``what_to_show`` (TRADES by default, MIDPOINT for forex: IB has no trades
+        for CASH), ``end`` (IB's end date-time, "" for now), ``use_rth`` (regular trading
+        hours only), ``timeout`` (seconds; ``request_timeout`` by default); any other is a
+        ``TypeError``. An identical request within ``historical_identical_interval`` seconds
+        is answered from the previous result; past IB's limits the call waits up to
         ``timeout`` then raises PacingError. TWS's answers (error 162, read by its text):
         "no data" returns ``[]``; a pacing violation is retried once the pacing window
         allows, within ``timeout``; an invalid request (no such data for the contract, no
         permission, a bad bar size) raises :class:`HistoricalDataError`.
         """
+        unknown = sorted(set(options) - set(HISTORY_OPTIONS))
+        if unknown:
+            raise TypeError(f"get_historical_bars: unknown option(s) {', '.join(unknown)}; "
+                            f"the IBKR connector takes {', '.join(HISTORY_OPTIONS)}")
+        what_to_show = options.get("what_to_show")
+        end = options.get("end", "")
+        use_rth = bool(options.get("use_rth", False))
+        timeout = options.get("timeout")
+        if not isinstance(what_to_show, (str, type(None))) or not isinstance(end, str):
+            raise TypeError("get_historical_bars: what_to_show and end must be strings")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or not 0 < timeout < float("inf")):
+            raise ValueError(f"get_historical_bars: timeout must be seconds > 0, got "
+                             f"{timeout!r}")
         what = (what_to_show or self._default_what(symbol)).upper()
         key = (symbol, duration, bar_size, what, end, use_rth)
         limit = self.settings.request_timeout if timeout is None else timeout

@@ -9,8 +9,10 @@ permId, and on orderId only for ids this connector itself assigned (never reused
 The high-water mark is the highest order id this client id is known to have used: ids this
 connector assigned, and every id of this client seen at connect (open orders, executions).
 New ids are always above it, whatever ``nextValidId`` says. It lives here and only here:
-:meth:`IBKROrderMap.load_high_water_mark` restores it (from a journal, across application
-restarts) and ``on_high_water_mark`` is told each time it rises, so that it can be saved.
+:meth:`IBKROrderMap.load_high_water_mark` restores it (from the order journal, across
+application restarts); each time it rises ``persist`` is called first (the connector
+journals it there, synchronously: a failure there stops the order that needed the id),
+then ``on_high_water_mark``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,20 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["IBKROrderMap"]
+__all__ = ["PERM_ID", "IBKROrderMap"]
+
+#: The key of an order's IB permId in ``Order.venue_refs`` (journaled with the order).
+PERM_ID = "perm_id"
 
 
 class IBKROrderMap:
     """Thread-safe three-way map of order identifiers, with the order-id high-water mark."""
 
-    def __init__(self) -> None:
+    def __init__(self, persist: Callable[[int], None] | None = None) -> None:
         self._lock = threading.Lock()
+        #: Called with the new mark each time it rises, before anything uses an id up to
+        #: it (outside the lock); an exception there propagates to the caller.
+        self.persist = persist
         self._ids: dict[str, list[int]] = {}  # client id -> [orderId, permId]
         self._by_order_id: dict[int, str] = {}
         self._by_perm_id: dict[int, str] = {}
@@ -56,6 +64,8 @@ class IBKROrderMap:
         return True
 
     def _mark_raised(self, mark: int) -> None:
+        if self.persist is not None:
+            self.persist(mark)
         listener = self.on_high_water_mark
         if listener is not None:
             listener(mark)

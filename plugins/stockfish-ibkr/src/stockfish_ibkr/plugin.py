@@ -14,11 +14,15 @@ __all__ = ["CAPABILITIES", "FakeTWSVenue"]
 
 DIST = "stockfish-ibkr"
 
-# Kept equal to IBKRConnector.capabilities without importing the connector module.
+#: What the IBKR connector can do (``IBKRConnector.capabilities``), defined here so that
+#: registering the plugin imports no ib_insync.
 CAPABILITIES = Capabilities(
     data_types=frozenset({DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR,
                           DataType.NEWS}),
     order_types=frozenset(OrderType),
+    positions=True,
+    account=True,
+    history=True,
 )
 
 

@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from stockfish_core.errors import ConnectorError
 from stockfish_core.orders import Order, OrderStatus
 
-from stockfish_ibkr.execution import ExecutionMixin
+from stockfish_ibkr.reports import ReportsMixin
 
 __all__ = ["ReconciliationMixin", "Verdict"]
 
@@ -59,7 +59,7 @@ class Verdict(enum.Enum):
     LOST_BY_TWS = "unknown outcome: TWS acknowledged it and lost its record"
 
 
-class ReconciliationMixin(ExecutionMixin):
+class ReconciliationMixin(ReportsMixin):
     """Reconciliation, part of the execution role of
     :class:`~stockfish_ibkr.connector.IBKRConnector`."""
 
@@ -77,21 +77,55 @@ class ReconciliationMixin(ExecutionMixin):
         self._verifier_running = False
 
     def request_order_states(self, orders: list[Order], timeout: float) -> set[str]:
-        """Open orders, executions since the oldest of ``orders`` and completed orders,
-        applied through the state machine (fills de-duplicated by execId); then a verdict
-        for each order TWS did not list (the table in this module's docstring)."""
+        """Open orders (of every client), executions since the oldest of ``orders`` and
+        completed orders, applied through the state machine (fills de-duplicated by
+        execId; what is none of ours adopted as external); then a verdict for each order
+        TWS did not list (the table in this module's docstring).
+
+        While the orders of the last run are being recovered (the connector takes no new
+        order until then), an order that needs a second look after the grace gets it
+        here, so that every order of the last run has its verdict before a new one goes
+        out; otherwise the second look runs in the background."""
+        judged = self._ask_and_judge(orders, timeout)
+        if judged is None:
+            return set()  # TWS was not asked: no verdict on anything
+        answered, recheck = judged
+        if recheck and self.recovering and not self.wait_closing(self._grace_left(recheck)):
+            again = self._ask_and_judge(recheck, timeout)
+            if again is not None:
+                answered |= again[0]
+                recheck = again[1]
+        if recheck:
+            self.ib_counters["reconcile_rechecks"] += 1
+            self._spawn(self._recheck_unseen, "reconcile-recheck")
+        return answered
+
+    def _ask_and_judge(self, orders: list[Order], timeout: float
+                       ) -> tuple[set[str], list[Order]] | None:
+        """Ask TWS once and give every order its verdict: (answered, to look at again),
+        or None when TWS could not be asked."""
         # What TWS had acknowledged before it was asked: one acknowledged meanwhile may be
         # missing from answers TWS wrote before it took the order.
         acked = {o.client_order_id for o in orders if self._is_acked(o.client_order_id, o)}
-        found = self._lookup_orders(orders, timeout)
-        if found is None:
-            return set()  # TWS was not asked: no verdict on anything
-        return self._verdicts(orders, found, acked)
+        listed = self._lookup_orders(orders, timeout)
+        if listed is None:
+            return None
+        found, short = listed
+        return self._verdicts(orders, found, short, acked)
 
-    def _lookup_orders(self, orders: list[Order], timeout: float) -> set[str] | None:
-        """Ask TWS about ``orders`` and apply its answers; the client order ids it listed
-        as open or completed, or None when TWS could not be asked now (down, busy).
-        Raises when the asking failed midway (the connection ended, no answer)."""
+    def _grace_left(self, orders: list[Order]) -> float:
+        """Seconds until the grace of every order in ``orders`` has passed."""
+        now = time.monotonic()
+        left = [self.unknown_order_grace - (now - since) for o in orders
+                if (since := self._unseen_since.get(o.client_order_id)) is not None]
+        return max([0.0, *left]) + 0.01
+
+    def _lookup_orders(self, orders: list[Order], timeout: float
+                       ) -> tuple[set[str], set[str]] | None:
+        """Ask TWS about ``orders`` and apply its answers: the client order ids it listed
+        as open or completed, and those of them with fills TWS did not report; None when
+        TWS could not be asked now (down, busy). Raises when the asking failed midway
+        (the connection ended, no answer)."""
         if not self.is_connected or self._ib is None:
             return None
         # One at a time: ib_insync keys the open- and completed-orders replies by name,
@@ -111,43 +145,22 @@ class ReconciliationMixin(ExecutionMixin):
         finally:
             self._reconcile_lock.release()
 
-    async def _lookup_async(self, cids: list[str], since: float, timeout: float) -> set[str]:
+    async def _lookup_async(self, cids: list[str], since: float, timeout: float
+                            ) -> tuple[set[str], set[str]]:
         ib = self._live_ib()
         mod = self._backend()
-        wanted = set(cids)
-        found: set[str] = set()
         stamp = datetime.fromtimestamp(since, timezone.utc).strftime("%Y%m%d-%H:%M:%S")
-        open_trades = await self._ask(ib, ib.reqOpenOrdersAsync(), timeout)
-        fills = await self._ask(ib, ib.reqExecutionsAsync(
-            mod.ExecutionFilter(clientId=self.settings.client_id, time=stamp)), timeout)
-        completed = await self._ask(ib, ib.reqCompletedOrdersAsync(True), timeout)
-        for fill in fills:
-            if fill.execution.orderRef in wanted:
-                self._apply_execution(fill, live=False)
-        for trade in open_trades:
-            cid = trade.order.orderRef
-            if cid in wanted:
-                found.add(cid)
-                self._trades[cid] = trade
-                self._bind(cid, trade.order)
-                # The trade's status now may be the library's reaction to an error that
-                # came after TWS listed it (a dropped cancel: "Cancelled"): TWS listed it
-                # as open, and its own statuses were applied as they came.
-                if self._from_tws(trade):
-                    self._apply_trade_status(cid, trade)
-                else:
-                    self._acknowledged(cid)
-        for trade in completed:
-            cid = trade.order.orderRef
-            if cid in wanted and cid not in found:
-                found.add(cid)
-                self._bind(cid, trade.order)
-                filled = getattr(trade.order, "filledQuantity", None)
-                cum = float(filled) if isinstance(filled, (int, float)) \
-                    and 0 <= filled < 1e300 else None
-                self._apply_trade_status(cid, trade, cum_qty=cum)
+        # Every client's working orders (ours are matched by permId and orderRef, the rest
+        # adopted), executions of every client TWS shows us, completed orders manual ones
+        # included (an external order placed by hand ends there).
+        open_trades = await self._ask(ib, ib.reqAllOpenOrdersAsync(), timeout)
+        fills = await self._ask(ib, ib.reqExecutionsAsync(mod.ExecutionFilter(time=stamp)),
+                                timeout)
+        completed = await self._ask(ib, ib.reqCompletedOrdersAsync(False), timeout)
+        listed = self._apply_reports(list(open_trades), list(completed), list(fills),
+                                     set(cids))
         self.ib_counters["reconciliations"] += 1
-        return found
+        return listed
 
     # ------------------------------------------------------------------ verdicts
     def verdict(self, order: Order, now: float | None = None,
@@ -169,9 +182,12 @@ class ReconciliationMixin(ExecutionMixin):
             return Verdict.RECHECK
         return Verdict.NEVER_RECEIVED
 
-    def _verdicts(self, orders: list[Order], found: set[str], acked: set[str]) -> set[str]:
-        answered = set(found)
-        recheck = False
+    def _verdicts(self, orders: list[Order], found: set[str], short: set[str],
+                  acked: set[str]) -> tuple[set[str], list[Order]]:
+        """(answered, orders to look at again). Listed orders whose fills TWS did not all
+        report (``short``) are listed but not answered: they stay of unknown outcome."""
+        answered = found - short
+        recheck: list[Order] = []
         now = time.monotonic()
         for order in orders:
             cid = order.client_order_id
@@ -184,7 +200,7 @@ class ReconciliationMixin(ExecutionMixin):
             if verdict is Verdict.FINAL:
                 answered.add(cid)
             elif verdict is Verdict.RECHECK:
-                recheck = True
+                recheck.append(order)
             elif verdict is Verdict.NEVER_RECEIVED:
                 answered.add(cid)
                 dropped = self._dropped.get(cid)
@@ -197,10 +213,7 @@ class ReconciliationMixin(ExecutionMixin):
                 self._lost_by_tws(order)
             if verdict is not Verdict.RECHECK:
                 self._unseen_since.pop(cid, None)
-        if recheck:
-            self.ib_counters["reconcile_rechecks"] += 1
-            self._spawn(self._recheck_unseen, "reconcile-recheck")
-        return answered
+        return answered, recheck
 
     def _lost_by_tws(self, order: Order) -> None:
         """TWS acknowledged ``order`` and no longer lists it: unknown outcome, said once."""

@@ -97,6 +97,10 @@ class SessionMixin(BaseConnector):
 
         def _observe_ids_at_connect(self, ib: Any) -> None: ...
 
+        async def _logon_orders(self, ib: Any) -> None: ...
+
+        def _absorb_logon(self, ib: Any) -> None: ...
+
         def _on_next_valid_id(self, order_id: int) -> None: ...
 
         def _start_feed_watch(self, ib: Any) -> None: ...
@@ -331,6 +335,7 @@ class SessionMixin(BaseConnector):
             task.result()
             if ended.done():
                 raise _HandshakeClosedError(ended.result() or "closed after the initial sync")
+            await self._logon_orders(ib)
             if self.closing:
                 # close() ran while this reconnect was in the handshake and found no session
                 # to end: kept, this one would hold the client id at TWS until the process
@@ -356,6 +361,9 @@ class SessionMixin(BaseConnector):
         if code != 1:
             ib.reqMarketDataType(code)
         self._ib = ib
+        # What TWS reported while the library synchronized, now that the session is ours
+        # (no await since it was set: nothing of TWS's is applied twice or missed).
+        self._absorb_logon(ib)
         self._drop_reason = None
         self._time_request = None
         self._hb_task = asyncio.ensure_future(self._heartbeat(ib))
