@@ -164,13 +164,12 @@ class NatsConnector(BaseConnector):
         if self.is_connected and not self.closing:
             self._worker.submit(self._report_loss, "the NATS connection dropped")
 
-    def _report_loss(self, reason: str, target: str | None = None) -> None:
-        """A lost link for the core's reconnect, unless it is already being handled or
-        (for ``target``'s status) a newer status says the session is back."""
+    def _report_loss(self, reason: str) -> None:
+        """A lost link for the core's reconnect, unless it is already being handled. A
+        venue session that dropped is reported even when it is back by the time this
+        runs: the strategy missed what the venue sent meanwhile, and the reconnect
+        resubscribes (a stale status never gets here: ``_fresh`` orders them)."""
         if not self.is_connected or self.reconnecting or self.closing:
-            return
-        if target is not None and \
-                self.remote_status.get(target) == ConnectorStatus.CONNECTED.value:
             return
         self.handle_connection_error(reason)
 
@@ -260,7 +259,7 @@ class NatsConnector(BaseConnector):
                 not any(self.remote_status.get(t) == "CONNECTED" for t in self.targets):
             self._worker.submit(self._report_loss,
                                 f"{target} at gateway {self.subjects.gateway} is {status}: "
-                                f"{message.get('reason') or ''}", target)
+                                f"{message.get('reason') or ''}")
 
     # ================================================================ order events
     def _follow_events(self) -> None:
