@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from stockfish_core.errors import JournalError, OrderRejectedError
-from stockfish_core.journal import OrderJournal
+from stockfish_core.journal import INTENTS_SUFFIX, OrderJournal
 from stockfish_core.manager import ExchangeManager
 from stockfish_core.models import now_ns
 from stockfish_core.orders import Fill, Order, OrderSide, OrderStatus, OrderType
@@ -30,7 +31,9 @@ def _rows(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 class _Probe(SimConnector):
-    """A sim connector that looks into the journal file when the order reaches the wire."""
+    """A sim connector that looks into the journal's files when the order reaches the
+    wire: the intent must be where a restart reads it (the database, or the intent log
+    that the next open commits to it)."""
 
     seen_in_journal: list[bool]
     path: Path
@@ -38,7 +41,10 @@ class _Probe(SimConnector):
     def submit_order(self, order: Order) -> None:
         rows = _rows(self.path, "SELECT status FROM orders WHERE client_order_id = ?",
                      order.client_order_id)
-        self.seen_in_journal.append(rows == [("PENDING",)])
+        logged = [orjson.loads(line) for line in
+                  Path(str(self.path) + INTENTS_SUFFIX).read_bytes().splitlines()]
+        self.seen_in_journal.append(rows == [("PENDING",)] or any(
+            row[0] == order.client_order_id and row[13] == "PENDING" for row in logged))
         super().submit_order(order)
 
 
@@ -93,7 +99,7 @@ def test_an_order_that_cannot_be_journaled_is_never_sent(tmp_path: Path) -> None
 def test_one_process_at_a_time(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     with OrderJournal(str(path)):
-        code = ("import sys; from stockfish_core.journal import OrderJournal; "
+        code = ("import sys; from stockfish_core.journal import INTENTS_SUFFIX, OrderJournal; "
                 "from stockfish_core.errors import JournalError\n"
                 f"try: OrderJournal({str(path)!r})\n"
                 "except JournalError as e: print(e); sys.exit(3)\n")
@@ -104,6 +110,50 @@ def test_one_process_at_a_time(tmp_path: Path) -> None:
         with pytest.raises(JournalError, match="in use"):
             OrderJournal(str(path))
     OrderJournal(str(path)).close()  # released with the first one
+
+
+def test_an_intent_the_writer_never_committed_is_replayed_at_the_next_open(
+        tmp_path: Path) -> None:
+    """The process dies after the intent reached the log (so the order may be at the
+    venue) but before its writer committed it: the next open commits it."""
+    path = tmp_path / "j.sqlite3"
+    code = ("import os; from stockfish_core.journal import OrderJournal\n"
+            "from stockfish_core.orders import Order\n"
+            f"j = OrderJournal({str(path)!r})\n"
+            "j._lock.acquire()  # the writer thread cannot commit: the crash comes first\n"
+            "j.record_intent(Order('SPY', 'BUY', 3, client_order_id='LOGGED-1', "
+            "connector='x'))\n"
+            "os._exit(9)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode == 9, out.stderr
+    assert _rows(path, "SELECT client_order_id FROM orders") == []
+    # a line cut short by a crash in the middle of a write is skipped, not fatal
+    with open(str(path) + INTENTS_SUFFIX, "ab") as log_file:
+        log_file.write(b'["TORN-1", "x", "SP')
+    with OrderJournal(str(path)) as journal:
+        assert journal.stats()["intents_replayed"] == 1
+        order = journal.find("LOGGED-1")
+        assert order is not None
+        assert (order.status, order.quantity, order.connector) == (OrderStatus.PENDING, 3, "x")
+        assert [o.client_order_id for o in journal.open_orders("x")] == ["LOGGED-1"]
+        with pytest.raises(JournalError, match="already in the journal"):
+            journal.record_intent(Order("SPY", OrderSide.BUY, 1, client_order_id="LOGGED-1",
+                                        connector="x"))
+    assert Path(str(path) + INTENTS_SUFFIX).read_bytes() == b""
+
+
+def test_an_id_is_refused_while_its_intent_waits_for_the_writer(tmp_path: Path) -> None:
+    with OrderJournal(str(tmp_path / "j.sqlite3")) as journal:
+        with journal._lock:  # the writer is held: the first intent is in the log only
+            journal.record_intent(Order("SPY", OrderSide.BUY, 1, client_order_id="TWICE-1",
+                                        connector="x"))
+            with pytest.raises(JournalError, match="already in the journal"):
+                journal.record_intent(Order("SPY", OrderSide.BUY, 1,
+                                            client_order_id="TWICE-1", connector="x"))
+        assert journal.flush()
+        assert journal.stats()["uncommitted_intents"] == 0
+        assert journal.count() == {"open": 1, "terminal": 0, "fills": 0}
 
 
 def test_a_corrupt_journal_is_a_clear_error_not_a_fresh_start(tmp_path: Path) -> None:

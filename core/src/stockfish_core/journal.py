@@ -4,9 +4,12 @@ process that dies (SIGKILL, an OOM kill, a crash) forgets nothing.
 Guarantees (see ``docs/journal.md`` for the file format):
 
 - An order's intent (client order id, connector, symbol, side, quantity, type, prices, time
-  in force, account, tags, creation time) is committed **before** the order reaches the
-  wire (:meth:`OrderJournal.record_intent`, called by the core's order path, synchronously).
-  If it cannot be written the order is refused and nothing is sent.
+  in force, account, tags, creation time) is written **before** the order reaches the
+  wire (:meth:`OrderJournal.record_intent`, called by the core's order path, synchronously):
+  appended to the intent log next to the database (``<journal>.intents``, one JSON line per
+  order, with the same durability as a commit), then committed to the database by the
+  background thread; a start-up replays into the database what the log holds. If it cannot
+  be written the order is refused and nothing is sent.
 - What follows (venue ids, status changes, fills by execution id, unknown-outcome flags,
   plugin references) is written by a background thread in batched transactions, in the
   order it happened. A record lost to a crash before its batch committed is recovered from
@@ -36,11 +39,14 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from stockfish_core.errors import JournalError
 from stockfish_core.models import now_ns
 from stockfish_core.orders import Fill, Order, OrderEvent, OrderStatus
 
-__all__ = ["MEMORY", "SCHEMA_VERSION", "OrderJournal", "default_journal_path"]
+__all__ = ["INTENTS_SUFFIX", "MEMORY", "SCHEMA_VERSION", "OrderJournal",
+           "default_journal_path"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +123,14 @@ _INSERT_ORDER = (
 )
 #: WAL pages after which the writer thread checkpoints (never an order's own commit).
 _CHECKPOINT_PAGES = 2000
+#: The intent log's suffix, and its size past which the writer empties it once every
+#: intent in it is committed to the database.
+INTENTS_SUFFIX = ".intents"
+_INTENTS_TRUNCATE_BYTES = 256 * 1024
+_REPLAY_ORDER = (
+    f"INSERT OR IGNORE INTO orders ({', '.join(_ORDER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_ORDER_COLUMNS))})"
+)
 _INSERT_FILL = (
     "INSERT OR IGNORE INTO fills (client_order_id, exec_id, quantity, price, ts_event, "
     "commission, venue_order_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -167,8 +181,16 @@ class OrderJournal:
         self.writes = 0  # records committed by the writer thread
         self.batches = 0
         self.intents = 0
+        self.intents_replayed = 0  # intents found only in the log at open (a crash)
         self._lock = threading.Lock()
         self._lock_fd: int | None = None
+        # The intent log (files only): appended under _intent_lock; the ids in it not yet
+        # committed to the database are in _uncommitted.
+        self._intent_lock = threading.Lock()
+        self._intent_fd: int | None = None
+        self._intent_bytes = 0
+        self._uncommitted: set[str] = set()
+        self._reader: sqlite3.Connection | None = None
         self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...]] | None] = \
             queue.SimpleQueue()
         self._pending = 0
@@ -213,8 +235,57 @@ class OrderJournal:
             for suffix in ("-wal", "-shm"):
                 if os.path.exists(self.path + suffix):
                     os.chmod(self.path + suffix, 0o600)
+            self._open_intent_log(db)
         self._compact(db)
         return db
+
+    def _open_intent_log(self, db: sqlite3.Connection) -> None:
+        """Commit what the intent log holds (intents of a run that died before its writer
+        committed them), then empty it and keep it open for appending."""
+        path = self.path + INTENTS_SUFFIX
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            os.fchmod(fd, 0o600)
+        except OSError as exc:
+            self._release_lock()
+            raise JournalError(f"order journal intent log {path} cannot be opened: "
+                               f"{exc}") from exc
+        try:
+            with os.fdopen(os.dup(fd), "rb") as log_file:
+                content = log_file.read()
+            rows, torn = [], 0
+            for line in content.splitlines():
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    torn += 1  # a line cut short by the crash: its order never left
+                    continue
+                if isinstance(row, list) and len(row) == len(_ORDER_COLUMNS):
+                    rows.append(tuple(row))
+                else:
+                    torn += 1
+            if rows:
+                before = db.total_changes
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(_REPLAY_ORDER, rows)
+                db.execute("COMMIT")
+                self.intents_replayed = db.total_changes - before
+            if torn:
+                log.warning("order journal: %d unreadable line(s) in %s (cut short by a "
+                            "crash before their order was sent)", torn, path)
+            if self.intents_replayed:
+                log.warning("order journal: %d order intent(s) of the last run were only in "
+                            "%s; committed now (the venues will be asked about them)",
+                            self.intents_replayed, path)
+            os.ftruncate(fd, 0)
+            self._reader = sqlite3.connect(self.path, isolation_level=None,
+                                           check_same_thread=False, timeout=5.0)
+        except (OSError, sqlite3.Error) as exc:
+            os.close(fd)
+            self._release_lock()
+            raise JournalError(f"order journal intent log {path} cannot be replayed: "
+                               f"{exc}") from exc
+        self._intent_fd = fd
 
     def _take_lock(self) -> None:
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -291,6 +362,14 @@ class OrderJournal:
         atexit.unregister(self.close)
         self._queue.put(None)
         self._writer.join(timeout)
+        with self._intent_lock:
+            fd, self._intent_fd = self._intent_fd, None
+            if fd is not None:
+                if not self._uncommitted:
+                    os.ftruncate(fd, 0)
+                os.close(fd)
+            if self._reader is not None:
+                self._reader.close()
         with self._lock:
             try:
                 self._db.close()
@@ -305,10 +384,15 @@ class OrderJournal:
 
     # ------------------------------------------------------------------ writing
     def record_intent(self, order: Order) -> None:
-        """Commit ``order`` before it is sent (raises :class:`JournalError` if it cannot)."""
+        """Journal ``order`` before it is sent (raises :class:`JournalError` if it cannot):
+        appended to the intent log (synchronously; fsynced with ``sync="full"``), then
+        committed to the database by the writer thread."""
         if self._closed:
             raise JournalError("the order journal is closed")
         row = _order_row(order)
+        if self._intent_fd is not None:
+            self._append_intent(row)
+            return
         try:
             with self._lock:  # one statement in autocommit mode: its own transaction
                 self._db.execute(_INSERT_ORDER, row)
@@ -322,6 +406,48 @@ class OrderJournal:
         self.intents += 1
         if checkpoint:
             self._put("checkpoint", ())
+
+    def _append_intent(self, row: tuple[Any, ...]) -> None:
+        cid = row[0]
+        line = orjson.dumps(row) + b"\n"
+        with self._intent_lock:
+            fd, reader = self._intent_fd, self._reader
+            if fd is None or reader is None:
+                raise JournalError("the order journal is closed")
+            try:
+                used = cid in self._uncommitted or reader.execute(
+                    "SELECT 1 FROM orders WHERE client_order_id = ?", (cid,)).fetchone()
+            except sqlite3.Error as exc:
+                raise JournalError(f"order journal read failed: {exc}") from exc
+            if used:
+                raise JournalError(f"client order id {cid!r} is already in the journal "
+                                   f"(used by an earlier run)")
+            try:
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(f"short write ({written} of {len(line)} bytes)")
+                if self.sync == "full":
+                    os.fdatasync(fd)
+            except OSError as exc:
+                raise JournalError(f"order journal write failed: {exc}") from exc
+            self._intent_bytes += written
+            self._uncommitted.add(cid)
+        self.intents += 1
+        self._put("intent", row)
+
+    def _intents_committed(self, ids: list[str]) -> None:
+        """``ids``' intents are in the database: forget them, and empty the log once it
+        is large and holds nothing uncommitted."""
+        with self._intent_lock:
+            self._uncommitted.difference_update(ids)
+            fd = self._intent_fd
+            if fd is not None and not self._uncommitted and \
+                    self._intent_bytes >= _INTENTS_TRUNCATE_BYTES:
+                try:
+                    os.ftruncate(fd, 0)
+                    self._intent_bytes = 0
+                except OSError:
+                    log.exception("order journal: the intent log could not be emptied")
 
     def record_event(self, order: Order, event: OrderEvent) -> None:
         """Journal the order's state after ``event`` (and its fill), in the background."""
@@ -372,7 +498,8 @@ class OrderJournal:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
-        orders = [row for kind, row in batch if kind == "order"]
+        orders = [row for kind, row in batch if kind in ("order", "intent")]
+        intents = [row[0] for kind, row in batch if kind == "intent"]
         fills = [row for kind, row in batch if kind == "fill"]
         checkpoint = any(kind == "checkpoint" for kind, _ in batch)
         try:
@@ -393,6 +520,8 @@ class OrderJournal:
                     self._wal_pages = 0
             self.writes += len(batch)
             self.batches += 1
+            if intents:
+                self._intents_committed(intents)
         except sqlite3.Error:
             log.exception("order journal: a batch of %d record(s) was not written; the "
                           "venue will be asked for these orders' state at the next start",
@@ -484,4 +613,6 @@ class OrderJournal:
 
     def stats(self) -> dict[str, Any]:
         return {"path": self.path, "sync": self.sync, "intents": self.intents,
-                "writes": self.writes, "batches": self.batches, "queued": self._pending}
+                "intents_replayed": self.intents_replayed, "writes": self.writes,
+                "batches": self.batches, "queued": self._pending,
+                "uncommitted_intents": len(self._uncommitted)}
