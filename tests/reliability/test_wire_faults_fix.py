@@ -123,6 +123,8 @@ def test_fix_survives_a_hundred_wire_faults(tmp_path: Path, kind: str) -> None:
                     "duplicate_fills": stats["duplicate_fills"]}
     if kind == "jspurefix":
         report.extra["venue_socket_errors"] = venue_counters.get("socket_errors", 0)
+        report.extra["venue_socket_errors_after_session_stop"] = venue_counters.get(
+            "socket_errors_after_session_stop", 0)
     report.save()
     print(report.summary())
     for mismatch in report.mismatches:

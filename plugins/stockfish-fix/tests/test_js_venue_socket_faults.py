@@ -147,3 +147,5 @@ def test_the_venue_survives_a_seeded_mix_of_socket_faults(venue: JSFIXVenue) -> 
     counters = _counters(venue)
     assert counters.get("uncaught", 0) == 0, venue.stderr_tail[-20:]
     assert counters.get("socket_errors", 0) >= 1  # the resets were seen, and counted
+    # among them, resets of sockets whose session had stopped: what ended the process
+    assert counters.get("socket_errors_after_session_stop", 0) >= 1, counters

@@ -143,7 +143,8 @@ class Venue {
   accept (socket) {
     // Handled first: a socket may fail at any moment (reset, broken pipe), also after its
     // session stopped, while jspurefix lingers before destroying it.
-    socket.on('error', (e) => this.socketFault('socket', e))
+    let session = null
+    socket.on('error', (e) => this.socketFault('socket', e, session))
     this.sockets.add(socket)
     socket.on('close', () => this.sockets.delete(socket))
     if (this.stopped) {
@@ -159,7 +160,7 @@ class Venue {
       // session stops it unsubscribes, and an 'error' with no listener ends the process.
       transport.receiver.on('error', (e) => this.socketFault('receiver', e))
       transport.transmitter.on('error', (e) => this.socketFault('transmitter', e))
-      const session = new VenueSession(scoped, this, id)
+      session = new VenueSession(scoped, this, id)
       session.on('error', () => {}) // a stop's reason, told to run()'s promise as well
       this.connections.add(session)
       socket.on('close', () => this.connections.delete(session))
@@ -170,11 +171,14 @@ class Venue {
   }
 
   /** A connection's socket, parser or encoder failed: counted, logged, never fatal. */
-  socketFault (where, e) {
+  socketFault (where, e, session = null) {
     if (where !== 'socket' && e && e.syscall) return // the socket's own error, seen already
     const code = (e && e.code) || 'error'
     this.count(`${where}_errors`)
     this.count(`${where}_error_${code}`)
+    // jspurefix no longer listens to the socket of a stopped session: without the
+    // handlers above, these are the errors that ended the process
+    if (session && session.stopped) this.count(`${where}_errors_after_session_stop`)
     const n = this.counters[`${where}_errors`]
     if (n <= 20 || n % 1000 === 0) {
       process.stderr.write(`[jsvenue warn] ${where} error #${n}: ${code} ${e && e.message ? e.message : e}\n`)
