@@ -44,6 +44,14 @@ def _venue(kind: str, tmp_path: Path) -> FIXVenue | JSFIXVenue:
                     heartbeat_interval=HEARTBEAT)
 
 
+def _venue_died(venue: FIXVenue | JSFIXVenue) -> str | None:
+    """Why the venue is gone (the Node venue is a process of its own), or None."""
+    if isinstance(venue, JSFIXVenue) and not venue.running:
+        tail = "\n".join(venue.stderr_tail[-25:])
+        return f"the jspurefix venue (pid {venue.pid}) died during the run; its stderr:\n{tail}"
+    return None
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("kind", ["quickfix", "jspurefix"])
@@ -63,6 +71,7 @@ def test_fix_survives_a_hundred_wire_faults(tmp_path: Path, kind: str) -> None:
     recorder = Recorder(connector, router)
     orders: list[Order] = []
     refused: list[Order] = []
+    venue_counters: dict[str, int] = {}
 
     send_orders = order_flow(connector, orders, refused, "AAA", "BBB")
 
@@ -76,7 +85,11 @@ def test_fix_survives_a_hundred_wire_faults(tmp_path: Path, kind: str) -> None:
                               connector=connector, recorder=recorder, proxy=proxy,
                               symbol="AAA", also=("BBB",), send_orders=send_orders, faults=100,
                               seed=20261125, heartbeat_interval=HEARTBEAT, budget_s=240)
+        died = _venue_died(venue)
+        assert died is None, (died, report.summary())
         unsettled = settle(connector, recorder, orders)
+        died = _venue_died(venue)
+        assert died is None, (died, len(unsettled), "orders unsettled")
         assert not unsettled, (connector.status, connector.get_stats()["last_error"], [
             (o, o.unknown_outcome, venue.orders_received_count(o.client_order_id))
             for o in unsettled[:3]], connector.get_stats()["fix"])
@@ -88,6 +101,9 @@ def test_fix_survives_a_hundred_wire_faults(tmp_path: Path, kind: str) -> None:
                     for o in orders}
         venue_fills = {o.client_order_id: [f["exec_id"] for f in
                                            venue.fills_of(o.client_order_id)] for o in orders}
+        if isinstance(venue, JSFIXVenue):  # what each socket fault did to the Node process
+            venue_counters = venue.status()["counters"]
+            assert venue_counters.get("uncaught", 0) == 0, venue.stderr_tail[-25:]
     finally:
         recorder.close()
         connector.close(timeout=5)
@@ -105,6 +121,10 @@ def test_fix_survives_a_hundred_wire_faults(tmp_path: Path, kind: str) -> None:
                     "fills_from_status": fix_stats.get("fills_from_status", 0),
                     "seq_mismatches_reset": fix_stats.get("seq_resets", 0),
                     "duplicate_fills": stats["duplicate_fills"]}
+    if kind == "jspurefix":
+        report.extra["venue_socket_errors"] = venue_counters.get("socket_errors", 0)
+        report.extra["venue_socket_errors_after_session_stop"] = venue_counters.get(
+            "socket_errors_after_session_stop", 0)
     report.save()
     print(report.summary())
     for mismatch in report.mismatches:

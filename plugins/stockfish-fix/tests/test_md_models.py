@@ -20,7 +20,7 @@ from stockfish_fix.testing.compare import (
     compare_after_every_message,
     never_wrong,
     published_books,
-    venue_records,
+    published_then_recorded,
 )
 
 T = 10.0
@@ -37,8 +37,7 @@ def version(request: pytest.FixtureRequest) -> str:
 def _books_follow(venue: Any, recorder: Recorder, symbol: str, wanted: int) -> None:
     assert recorder.wait(lambda: len(published_books(recorder.updates, symbol)) >= wanted, T), \
         f"{len(published_books(recorder.updates, symbol))} books published"
-    books = published_books(recorder.updates, symbol)
-    records = venue_records(venue.md_history(symbol), symbol)
+    books, records = published_then_recorded(recorder.updates, venue, symbol)
     assert compare_after_every_message(books, records) == []
 
 
@@ -168,8 +167,7 @@ def test_an_injected_inconsistency_is_resynced_and_nothing_wrong_is_published(
     causes = set(fix_stats()["md_resyncs_by_cause"])
     assert causes & CAUSES[kind], causes
     assert sum(connector.get_stats()["data_errors_by_kind"].get(c, 0) for c in causes) >= 1
-    records = venue_records(venue.md_history("AAA"), "AAA")
-    assert never_wrong(published_books(recorder.updates, "AAA"), records) == []
+    assert never_wrong(*published_then_recorded(recorder.updates, venue, "AAA")) == []
     assert connector.stale_symbols() == {}
 
 
@@ -193,8 +191,7 @@ def test_resync_backs_off_until_a_snapshot_is_accepted(
     stats = connector.get_stats()["fix"]
     assert stats["md_snapshot_requests"] == 3  # two refused (crossed), the third accepted
     assert connector.stale_symbols() == {}
-    published = published_books(recorder.updates, "AAA")
-    records = venue_records(venue.md_history("AAA"), "AAA")
+    published, records = published_then_recorded(recorder.updates, venue, "AAA")
     assert never_wrong(published, records) == []
     assert len(published) > marked
 
@@ -210,8 +207,7 @@ def test_a_gap_fill_over_the_session_resyncs_every_book(
                       T), connector.get_stats()["fix"]
     assert connector.get_stats()["fix"]["md_resyncs_by_cause"]["gap_fill"] == 2
     for symbol in ("AAA", "BBB"):
-        records = venue_records(venue.md_history(symbol), symbol)
-        assert never_wrong(published_books(recorder.updates, symbol), records) == []
+        assert never_wrong(*published_then_recorded(recorder.updates, venue, symbol)) == []
 
 
 @pytest.mark.parametrize("venue_kind", ["quickfix"], indirect=True)  # snapshot_requests
@@ -229,8 +225,7 @@ def test_a_venue_refusing_snapshot_requests_is_resynced_by_subscribing_again(
     assert stats["fix"]["md_resubscriptions"] == 1
     before = len(published_books(recorder.updates, "AAA"))
     assert recorder.wait(lambda: len(published_books(recorder.updates, "AAA")) > before + 5, T)
-    records = venue_records(venue.md_history("AAA"), "AAA")
-    assert never_wrong(published_books(recorder.updates, "AAA"), records) == []
+    assert never_wrong(*published_then_recorded(recorder.updates, venue, "AAA")) == []
     assert connector.subscriptions  # still subscribed
 
 

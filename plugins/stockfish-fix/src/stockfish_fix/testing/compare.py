@@ -8,7 +8,7 @@ from typing import Any
 from stockfish_core.models import DataType, OrderBookSnapshot
 
 __all__ = ["compare_after_every_message", "levels_of", "never_wrong", "published_books",
-           "venue_records"]
+           "published_then_recorded", "venue_records"]
 
 Levels = tuple[list[list[float]], list[list[float]]]
 
@@ -28,6 +28,20 @@ def venue_records(history: list[dict[str, Any]], symbol: str,
                   comp_id: str = "CLIENT") -> list[dict[str, Any]]:
     """The venue's records of the market-data messages it sent ``comp_id`` for ``symbol``."""
     return [r for r in history if r["symbol"] == symbol and r["comp_id"] == comp_id]
+
+
+def published_then_recorded(updates: list[Any], venue: Any, symbol: str,
+                            comp_id: str = "CLIENT") -> tuple[list[OrderBookSnapshot],
+                                                              list[dict[str, Any]]]:
+    """The books published so far, then the venue's records, read in that order.
+
+    A venue records a message before it sends it, so every book published before the
+    records are read has its record among them. Read the other way round, the feed keeps
+    flowing between the two reads: the connector publishes the book of a message sent
+    after the records were taken, and that (right) book is reported as no book the
+    venue had."""
+    books = published_books(updates, symbol)
+    return books, venue_records(venue.md_history(symbol), symbol, comp_id)
 
 
 def compare_after_every_message(books: list[OrderBookSnapshot],

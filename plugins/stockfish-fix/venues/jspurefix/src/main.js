@@ -56,6 +56,15 @@ async function main () {
     if (venue) await venue.stop().catch(() => {})
     process.exit(code)
   }
+  // A test venue that dies takes the evidence with it: what escaped every handler is
+  // logged with its stack and counted (status().counters.uncaught, which tests check is 0).
+  const escaped = (kind) => (e) => {
+    if (venue) venue.count('uncaught')
+    process.stderr.write(`[jsvenue error] ${kind}: ${e && e.stack ? e.stack : e}\n`)
+  }
+  process.on('uncaughtException', escaped('uncaught exception'))
+  process.on('unhandledRejection', escaped('unhandled rejection'))
+  process.stdout.on('error', () => { finish(0) }) // the driver is gone
   process.on('SIGTERM', () => { finish(0) })
   process.on('SIGINT', () => { finish(0) })
   lines.on('close', () => { finish(0) })

@@ -25,6 +25,7 @@ class VenueSession extends AsciiSession {
     this.transportId = transportId
     this.loggedOn = false
     this.peerReset = false
+    this.stopped = false // jspurefix has stopped the session (its transport may linger)
   }
 
   get compId () { return this.config.description.TargetCompID }
@@ -61,6 +62,7 @@ class VenueSession extends AsciiSession {
   }
 
   onStopped (error) {
+    this.stopped = true
     const was = this.loggedOn
     this.loggedOn = false
     this.venue.sessionDown(this, was, error)

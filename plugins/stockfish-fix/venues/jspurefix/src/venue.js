@@ -141,20 +141,48 @@ class Venue {
   }
 
   accept (socket) {
-    socket.setNoDelay(true)
+    // Handled first: a socket may fail at any moment (reset, broken pipe), also after its
+    // session stopped, while jspurefix lingers before destroying it.
+    let session = null
+    socket.on('error', (e) => this.socketFault('socket', e, session))
     this.sockets.add(socket)
     socket.on('close', () => this.sockets.delete(socket))
     if (this.stopped) {
       socket.destroy()
       return
     }
-    const id = ++this.nextTransport
-    const scoped = makeSessionScope(this.config)
-    const transport = new MsgTransport(id, scoped, new TcpDuplex(socket))
-    const session = new VenueSession(scoped, this, id)
-    this.connections.add(session)
-    socket.on('close', () => this.connections.delete(session))
-    session.run(transport).catch(() => {}).finally(() => this.connections.delete(session))
+    const accepted = this.guard('accept', () => {
+      socket.setNoDelay(true)
+      const id = ++this.nextTransport
+      const scoped = makeSessionScope(this.config)
+      const transport = new MsgTransport(id, scoped, new TcpDuplex(socket))
+      // jspurefix's parser re-emits the socket's errors and its encoder its own; once a
+      // session stops it unsubscribes, and an 'error' with no listener ends the process.
+      transport.receiver.on('error', (e) => this.socketFault('receiver', e))
+      transport.transmitter.on('error', (e) => this.socketFault('transmitter', e))
+      session = new VenueSession(scoped, this, id)
+      session.on('error', () => {}) // a stop's reason, told to run()'s promise as well
+      this.connections.add(session)
+      socket.on('close', () => this.connections.delete(session))
+      session.run(transport).catch(() => {}).finally(() => this.connections.delete(session))
+      return true
+    })
+    if (!accepted) socket.destroy()
+  }
+
+  /** A connection's socket, parser or encoder failed: counted, logged, never fatal. */
+  socketFault (where, e, session = null) {
+    if (where !== 'socket' && e && e.syscall) return // the socket's own error, seen already
+    const code = (e && e.code) || 'error'
+    this.count(`${where}_errors`)
+    this.count(`${where}_error_${code}`)
+    // jspurefix no longer listens to the socket of a stopped session: without the
+    // handlers above, these are the errors that ended the process
+    if (session && session.stopped) this.count(`${where}_errors_after_session_stop`)
+    const n = this.counters[`${where}_errors`]
+    if (n <= 20 || n % 1000 === 0) {
+      process.stderr.write(`[jsvenue warn] ${where} error #${n}: ${code} ${e && e.message ? e.message : e}\n`)
+    }
   }
 
   guard (what, fn) {
