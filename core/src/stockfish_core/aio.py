@@ -20,10 +20,9 @@ manager (both can be used side by side).
 from __future__ import annotations
 
 import asyncio
-import collections
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from stockfish_core.manager import ExchangeManager
@@ -40,56 +39,23 @@ def _acknowledged(order: Order) -> bool:
     return order.status is not OrderStatus.PENDING or order.unknown_outcome
 
 
-class OrderEventStream:
+class OrderEventStream(UpdateStream[OrderEvent]):
     """An async iterator of :class:`OrderEvent` s (every connector's, or one order's);
     overflow drops the oldest and counts it in ``dropped``."""
 
     def __init__(self, owner: AsyncExchangeManager, loop: asyncio.AbstractEventLoop,
                  maxsize: int, client_order_id: str | None) -> None:
+        super().__init__(loop, maxsize)
         self._owner = owner
-        self._loop = loop
-        self._maxsize = maxsize
         self._only = client_order_id
-        self._items: collections.deque[OrderEvent] = collections.deque()
-        self._event = asyncio.Event()
-        self._closed = False
-        self.dropped = 0
 
     def _put(self, event: OrderEvent) -> None:  # any thread
-        if self._only is not None and event.client_order_id != self._only:
-            return
-        if len(self._items) >= self._maxsize:
-            self._items.popleft()
-            self.dropped += 1
-        self._items.append(event)
-        if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._event.set)
-
-    def __aiter__(self) -> AsyncIterator[OrderEvent]:
-        return self
-
-    async def __anext__(self) -> OrderEvent:
-        while not self._items:
-            if self._closed:
-                raise StopAsyncIteration
-            self._event.clear()
-            if self._items:
-                break
-            await self._event.wait()
-        return self._items.popleft()
-
-    async def get(self, timeout: float | None = None) -> OrderEvent | None:
-        """The next event, or None if none comes within ``timeout`` seconds."""
-        try:
-            return await asyncio.wait_for(self.__anext__(), timeout)
-        except (asyncio.TimeoutError, StopAsyncIteration):
-            return None
+        if self._only is None or event.client_order_id == self._only:
+            self.put_threadsafe(event)
 
     def close(self) -> None:
-        self._closed = True
+        super().close()
         self._owner._streams.discard(self)
-        if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._event.set)
 
 
 class AsyncExchangeManager:

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from stockfish_core.models import DataType, MarketUpdate
 
@@ -28,6 +28,7 @@ __all__ = ["BoundedQueue", "DataFeedRouter", "OverflowPolicy", "Subscription", "
 
 log = logging.getLogger(__name__)
 Callback = Callable[[MarketUpdate], Any]
+T = TypeVar("T")
 _ERROR_LOG_WINDOW_S = 10.0
 
 
@@ -178,13 +179,13 @@ class DataFeedRouter:
         self, loop: asyncio.AbstractEventLoop | None = None, maxsize: int = 10_000,
         data_types: Iterable[DataType] | DataType | None = None,
         symbols: Iterable[str] | str | None = None,
-    ) -> UpdateStream:
+    ) -> UpdateStream[MarketUpdate]:
         """An async iterator of updates for asyncio code (call from the consuming loop)."""
         # asyncio (and the ssl it loads, ~5 MB) is imported by those who stream.
         import asyncio
 
-        stream = UpdateStream(loop or asyncio.get_running_loop(), maxsize,
-                              on_drop=self._count_drop)
+        stream: UpdateStream[MarketUpdate] = UpdateStream(
+            loop or asyncio.get_running_loop(), maxsize, on_drop=self._count_drop)
         stream.subscription = self.subscribe(stream.put_threadsafe, data_types, symbols)
         return stream
 
@@ -266,8 +267,9 @@ class BoundedQueue:
             self.subscription.close()
 
 
-class UpdateStream:
-    """Async iterator of updates; overflow drops the oldest and counts it."""
+class UpdateStream(Generic[T]):
+    """Async iterator of items (market updates; order events for the asyncio manager)
+    put from any thread; overflow drops the oldest and counts it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int,
                  on_drop: Callable[[], None] | None = None) -> None:
@@ -278,11 +280,11 @@ class UpdateStream:
         self.dropped = 0
         self.on_drop = on_drop
         self.subscription: Subscription | None = None
-        self._items: collections.deque[MarketUpdate] = collections.deque()
+        self._items: collections.deque[T] = collections.deque()
         self._event = asyncio.Event()
         self._closed = False
 
-    def put_threadsafe(self, update: MarketUpdate) -> None:
+    def put_threadsafe(self, update: T) -> None:
         if len(self._items) >= self.maxsize:
             self._items.popleft()
             self.dropped += 1
@@ -292,10 +294,10 @@ class UpdateStream:
         if not self._event.is_set() and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._event.set)
 
-    def __aiter__(self) -> AsyncIterator[MarketUpdate]:
+    def __aiter__(self) -> AsyncIterator[T]:
         return self
 
-    async def __anext__(self) -> MarketUpdate:
+    async def __anext__(self) -> T:
         while not self._items:
             if self._closed:
                 raise StopAsyncIteration
@@ -305,7 +307,8 @@ class UpdateStream:
             await self._event.wait()
         return self._items.popleft()
 
-    async def get(self, timeout: float | None = None) -> MarketUpdate | None:
+    async def get(self, timeout: float | None = None) -> T | None:
+        """The next item, or None if none comes within ``timeout`` seconds."""
         import asyncio
 
         try:
