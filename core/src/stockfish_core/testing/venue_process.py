@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
+from stockfish_core.testing.processes import kill_process, stop_process
+
 __all__ = ["ControlClient", "ControlError", "ControlServer", "VenueProcess", "decode_error",
            "run_venue"]
 
@@ -313,31 +315,12 @@ class VenueProcess:
         """SIGTERM the child and wait up to ``timeout`` for it to exit cleanly (then
         SIGKILL it). Returns its exit status."""
         self._close_control()
-        proc = self._proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5.0)
-        return proc.returncode
+        return stop_process(self._proc, timeout)
 
     def kill(self) -> int | None:
         """SIGKILL the child (a crash: it keeps nothing) and reap it."""
         self._close_control()
-        proc = self._proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.kill()
-        try:
-            proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            return None
-        return proc.returncode
+        return kill_process(self._proc)
 
     def _close_control(self) -> None:
         if self._control is not None:

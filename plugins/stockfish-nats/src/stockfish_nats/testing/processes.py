@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import time
 from typing import Any
+
+from stockfish_core.testing.processes import kill_process, stop_process
 
 from stockfish_nats.testing.server import die_with_parent
 
@@ -89,27 +90,11 @@ class ChildProcess:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; the exit status."""
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5.0)
-        return proc.returncode
+        return stop_process(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL (a crash)."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            try:
-                proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                pass
+        kill_process(self.proc)
 
 
 def venue_process(tick_interval: float = 0.02, log_path: str | None = None) -> ChildProcess:

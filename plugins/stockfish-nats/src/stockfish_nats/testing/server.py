@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stockfish_core.testing.processes import kill_process, stop_process
+
 __all__ = ["NatsCluster", "NatsServer", "free_port", "self_signed_certificate",
            "server_binary"]
 
@@ -201,23 +203,11 @@ class NatsServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (a clean shutdown), then SIGKILL after ``timeout``."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5.0)
-        self.proc = proc
+        stop_process(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL: the server dies as in a crash (its files stay)."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5.0)
+        kill_process(self.proc)
 
     def cleanup(self) -> None:
         self.stop()
