@@ -608,7 +608,15 @@ class FIXSession:
         # market data not published) sends no Heartbeat, and the watchdog must not take
         # that for a stalled link.
         stats.last_heartbeat_ns = now_ns()
-        msg_type = msg.getHeader().getField(m.MSG_TYPE)
+        # One call into QuickFIX for the whole message: the type is read from the text and
+        # the decoders parse the same text (see messages.Received).
+        try:
+            text = msg.toString()
+        except UnicodeDecodeError:
+            msg_type = msg.getHeader().getField(m.MSG_TYPE)
+        else:
+            msg_type = m.msg_type_of(text) or msg.getHeader().getField(m.MSG_TYPE)
+            msg = m.Received(msg, text)
         handler = self._handlers.get(msg_type)
         if handler is None:
             self.record_data_error("unsupported_message", msg_type)
