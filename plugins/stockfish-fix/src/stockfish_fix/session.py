@@ -582,17 +582,18 @@ class FIXSession:
     def _to_app(self, msg: Any) -> bool:
         """True: do not send (a stale order/cancel/replace in a resend)."""
         try:
-            header = msg.getHeader()
-            msg_type = header.getField(m.MSG_TYPE)
+            # One call into QuickFIX (the message as it goes out) rather than one per field.
+            fields = m.top_fields(msg.toString())
+            msg_type = fields["35"]
             if msg_type not in ("D", "F", "G"):
                 return False
-            if header.isSetField(43) and header.getField(43) == "Y":
+            if fields.get("43") == "Y":
                 if not self.settings.resend_orders:
                     self.fix_counters["stale_orders_gap_filled"] += 1
                     return True
                 return False
-            cl_ord_id = msg.getField(m.CL_ORD_ID)
-            seq = int(header.getField(34))
+            cl_ord_id = fields["11"]
+            seq = int(fields["34"])
             sent = self._sent_seq
             sent[seq] = (msg_type, cl_ord_id)
             if len(sent) > _SENT_SEQ_KEPT:
