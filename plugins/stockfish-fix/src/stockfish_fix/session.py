@@ -583,17 +583,17 @@ class FIXSession:
         """True: do not send (a stale order/cancel/replace in a resend)."""
         try:
             # One call into QuickFIX (the message as it goes out) rather than one per field.
-            fields = m.top_fields(msg.toString())
-            msg_type = fields["35"]
+            text = msg.toString()
+            msg_type = m.msg_type_of(text)
             if msg_type not in ("D", "F", "G"):
                 return False
-            if fields.get("43") == "Y":
+            if m.field_of(text, "43") == "Y":
                 if not self.settings.resend_orders:
                     self.fix_counters["stale_orders_gap_filled"] += 1
                     return True
                 return False
-            cl_ord_id = fields["11"]
-            seq = int(fields["34"])
+            cl_ord_id = m.field_of(text, "11")
+            seq = int(m.field_of(text, "34") or "")
             sent = self._sent_seq
             sent[seq] = (msg_type, cl_ord_id)
             if len(sent) > _SENT_SEQ_KEPT:
