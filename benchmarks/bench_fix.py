@@ -6,9 +6,15 @@ QuickFIX acceptor) in another process.
   ExecutionReports with OrdStatus 2; ours: ``FIXConnector.send_order`` -> FILLED event.
 - paced round trip at 100 orders/s: send -> fill, p50 and p99.
 - incremental refreshes (X): the venue answers a subscription with a burst of N X messages,
-  each changing the best bid's size to 1, 2, ... N. Raw: ``fromApp`` reading every entry of
-  each X; ours: ``subscribe_orderbook`` -> book -> OrderBookSnapshot -> router -> a
-  subscriber. The rate is over the burst, from size 1 to size N as the reader sees them.
+  each changing the best bid's size to 1, 2, ... N, told in the venue's book model (a W
+  each for ``snapshot_only``); on a FIX 4.4 price_level venue, then on a FIX 5.0 SP2 venue
+  per book model. Raw: ``fromApp`` reading every entry with QuickFIX's getters into the
+  same book (:class:`RawBook`); ours: ``subscribe_orderbook`` -> book -> OrderBookSnapshot
+  -> router -> a subscriber. The rate is over the burst, from size 1 to size N as the
+  reader sees them.
+- latency by stage: a benchmark-only subclass stamps each message at QuickFIX's callback
+  entry, after decoding, after the book (or the order lookup) and at the router; X from a
+  venue ticking at ``STAGE_RATE``, execution reports of orders at ``PACED_RATE``.
 """
 
 from __future__ import annotations
