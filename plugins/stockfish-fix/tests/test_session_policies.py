@@ -19,6 +19,7 @@ from stockfish_core.models import DataType
 from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType
 from stockfish_core.router import DataFeedRouter
 from stockfish_core.testing import Recorder, wait_until
+from stockfish_fix import messages as m
 from stockfish_fix.connector import FIXConnector
 from stockfish_fix.testing import FIXVenue
 from stockfish_fix.testing.messages import FAST, parse, raw
@@ -307,3 +308,25 @@ def test_a_recheck_asked_for_while_one_runs_is_not_lost() -> None:
     connector._schedule_recheck()
     assert done.wait(T), calls
     assert len(calls) == 2
+
+
+def test_to_app_gap_fills_a_stale_order_and_remembers_the_sequence_of_a_fresh_one() -> None:
+    """toApp reads the outgoing text: a D/F/G sent again PossDup is not sent (counted)
+    unless resend_orders; a fresh one is remembered by MsgSeqNum for session Rejects;
+    anything else passes."""
+    order = Order("AAA", OrderSide.BUY, 1, client_order_id="CID9")
+    for resend, expect in ((False, True), (True, False)):
+        connector = FIXConnector(version="FIX44", store="memory", resend_orders=resend)
+        fresh = m.encode_new_order(order, "CID9", "FIX44")
+        fresh.getHeader().setField(34, "17")
+        assert connector._to_app(fresh) is False
+        assert connector._sent_seq[17] == ("D", "CID9")
+        again = m.encode_cancel(order, "CID9-C1", "CID9", "FIX44")
+        again.getHeader().setField(34, "18")
+        again.getHeader().setField(43, "Y")
+        assert connector._to_app(again) is expect
+        assert connector.fix_counters["stale_orders_gap_filled"] == int(expect)
+        request = m.encode_md_request("MD1", "AAA", "FIX44")
+        request.getHeader().setField(34, "19")
+        assert connector._to_app(request) is False
+        assert 19 not in connector._sent_seq
