@@ -558,7 +558,7 @@ def stage_tables(x_stamps: list[list[int]], report_stamps: list[list[int]]
                      "QuickFIX's parse)",
                      "decode (callback entry -> report decoded)",
                      "lookup (ClOrdID -> order, venue order id bound)",
-                     "state (state machine, journal, event -> listener)",
+                     "state (state machine, event -> listener; no journal here)",
                      "total in this process (callback entry -> listener)"],
                     [(0, 1), (1, 2), (2, 3), (3, 4), (1, 4)], report_stamps)
     return [x, reports]
