@@ -497,6 +497,8 @@ def stage_runs(seconds: float, n_paced: int, store: str) -> tuple[list[list[int]
             done = threading.Event()
 
             def on_event(event: Any) -> None:
+                if threading.current_thread() is threading.main_thread():
+                    return  # "submitted", emitted by send_order: no report behind it
                 stamps = connector.current
                 start = sent.get(event.client_order_id)
                 if start is None or len(stamps) != 3:
