@@ -221,3 +221,28 @@ def test_settings_validation_and_aliases() -> None:
     with pytest.raises(ValueError, match="reconnect_interval.*tight loop"):
         FIXSettings(reconnect_interval=0)
     assert FIXSettings().reconnect_interval == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_orders_written_as_text_are_the_messages_set_field_by_field(version: str) -> None:
+    """D/F/G/H are handed to QuickFIX as text in one call: the message QuickFIX holds is
+    the one a setField per field would have built (every field, in the body, same values;
+    values with '=' and custom tags included)."""
+    import quickfix as fix
+
+    order = Order("AAA", OrderSide.SELL, 2, OrderType.STOP_LIMIT, price=98.0, stop_price=99.0,
+                  time_in_force=TimeInForce.FOK, account="ACC1", client_order_id="CID1")
+    built = m.encode_new_order(order, "CID1", version, tags={"7002": "x=y", "note": "n"})
+    expected = fix.Message()
+    expected.getHeader().setField(35, "D")
+    fields = {11: "CID1", 21: "1", 55: "AAA", 54: "2", 38: "2", 40: "4", 44: "98",
+              99: "99", 59: "4", 1: "ACC1", 7002: "x=y"}
+    for tag, value in fields.items():
+        expected.setField(tag, value)
+    expected.setField(60, built.getField(60))
+    expected.getHeader().setField(8, built.getHeader().getField(8))
+    assert built.toString() == expected.toString()
+    assert built.getHeader().getField(35) == "D" and not built.isSetField(35)
+    status = m.encode_status_request(order, "CID1-R2", version)
+    assert (status.getField(11), status.getField(55), status.getField(54)) == \
+        ("CID1-R2", "AAA", "2")

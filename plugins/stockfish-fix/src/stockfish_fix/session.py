@@ -582,17 +582,18 @@ class FIXSession:
     def _to_app(self, msg: Any) -> bool:
         """True: do not send (a stale order/cancel/replace in a resend)."""
         try:
-            header = msg.getHeader()
-            msg_type = header.getField(m.MSG_TYPE)
+            # One call into QuickFIX (the message as it goes out) rather than one per field.
+            text = msg.toString()
+            msg_type = m.msg_type_of(text)
             if msg_type not in ("D", "F", "G"):
                 return False
-            if header.isSetField(43) and header.getField(43) == "Y":
+            if m.field_of(text, "43") == "Y":
                 if not self.settings.resend_orders:
                     self.fix_counters["stale_orders_gap_filled"] += 1
                     return True
                 return False
-            cl_ord_id = msg.getField(m.CL_ORD_ID)
-            seq = int(header.getField(34))
+            cl_ord_id = m.field_of(text, "11")
+            seq = int(m.field_of(text, "34") or "")
             sent = self._sent_seq
             sent[seq] = (msg_type, cl_ord_id)
             if len(sent) > _SENT_SEQ_KEPT:
@@ -608,7 +609,15 @@ class FIXSession:
         # market data not published) sends no Heartbeat, and the watchdog must not take
         # that for a stalled link.
         stats.last_heartbeat_ns = now_ns()
-        msg_type = msg.getHeader().getField(m.MSG_TYPE)
+        # One call into QuickFIX for the whole message: the type is read from the text and
+        # the decoders parse the same text (see messages.Received).
+        try:
+            text = msg.toString()
+        except UnicodeDecodeError:
+            msg_type = msg.getHeader().getField(m.MSG_TYPE)
+        else:
+            msg_type = m.msg_type_of(text) or msg.getHeader().getField(m.MSG_TYPE)
+            msg = m.Received(msg, text)
         handler = self._handlers.get(msg_type)
         if handler is None:
             self.record_data_error("unsupported_message", msg_type)

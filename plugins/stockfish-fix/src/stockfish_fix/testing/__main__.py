@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="FIX44", choices=("FIX42", "FIX44", "FIX50SP2"))
     parser.add_argument("--burst", type=int, default=0,
                         help="incremental refreshes sent at once after each snapshot")
+    parser.add_argument("--book-model", default="price_level",
+                        choices=("top_of_book", "price_level", "entry_id", "position",
+                                 "snapshot_only"),
+                        help="how the venue keys its market-data books")
     parser.add_argument("--tick-interval", type=float, default=0.02)
     parser.add_argument("--no-ticks", action="store_true", help="books move only on orders")
     parser.add_argument("--top-size", type=float, default=1e9,
@@ -48,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--port: expected 0..65535, got {args.port}")
     venue = FIXVenue(version=args.version, burst=args.burst, tick_interval=args.tick_interval,
                      market_data=not args.no_ticks, top_size=args.top_size, port=args.port,
+                     book_model=args.book_model,
                      max_runtime=args.duration if args.duration is not None else math.inf)
     stop = threading.Event()
     _stop_on_signals(stop)

@@ -757,19 +757,23 @@ class FIXVenue:
         self._publish_book(symbol)
 
     def _queue_burst(self, req_id: str, symbol: str, session_id: Any) -> None:
-        """``burst`` X messages for one subscription: each changes the best bid's size (the
-        last one to ``burst``, so a reader knows when it has them all). Caller holds the
-        lock. Price-level books only; not recorded in :meth:`md_history`."""
+        """``burst`` market-data messages for one subscription: each changes the best bid's
+        size (the last one to ``burst``, so a reader knows when it has them all), told in
+        the symbol's book model (a W each for ``snapshot_only``). Caller holds the lock. Not
+        recorded in :meth:`md_history`."""
         bids, _ = self.engine.books[symbol]
         best = max(bids)
         publisher = self.publishers[symbol]
         burst = []
         for i in range(1, self.burst + 1):
-            rpts = self._next_rpts(symbol, publisher, 1)
-            burst.append(self._incremental(req_id, symbol, [MDOut("1", "0", best, float(i))],
-                                           rpts))
-        bids[best] = float(self.burst)
-        publisher.update(*self.engine.books[symbol])
+            bids[best] = float(i)
+            entries = publisher.update(*self.engine.books[symbol])
+            if not entries:  # snapshot_only: the whole book again
+                burst.append(self._snapshot_message(
+                    req_id, symbol, publisher.snapshot(self._last(symbol)), publisher))
+                continue
+            rpts = self._next_rpts(symbol, publisher, len(entries))
+            burst.append(self._incremental(req_id, symbol, entries, rpts))
         self._outbox.put((burst, session_id))
 
     def _md_reject(self, req_id: str, text: str, reason: str = "0") -> Any:
