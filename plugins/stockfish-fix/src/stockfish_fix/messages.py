@@ -25,6 +25,7 @@ __all__ = [
     "DecodeError",
     "ExecReport",
     "MDEntry",
+    "business_reject_reason",
     "decode_business_reject",
     "decode_cancel_reject",
     "decode_execution_report",
@@ -33,6 +34,7 @@ __all__ = [
     "decode_md_snapshot",
     "decode_session_reject",
     "encode_cancel",
+    "encode_mass_status_request",
     "encode_md_request",
     "encode_new_order",
     "encode_replace",
@@ -57,6 +59,9 @@ MD_UPDATE_ACTION, MD_REQ_REJ_REASON, NO_RELATED_SYM = 279, 281, 146
 REF_TAG_ID, REF_MSG_TYPE, SESSION_REJECT_REASON = 371, 372, 373
 BUSINESS_REJECT_REF_ID, BUSINESS_REJECT_REASON, CXL_REJ_RESPONSE_TO = 379, 380, 434
 LAST_UPDATE_TIME = 779
+MASS_STATUS_REQ_ID, MASS_STATUS_REQ_TYPE, TOT_NUM_REPORTS, LAST_RPT_REQUESTED = 584, 585, \
+    911, 912
+POSS_DUP_FLAG = 43
 RPT_SEQ, MD_ENTRY_ID, MD_ENTRY_REF_ID, MD_PRICE_LEVEL = 83, 278, 280, 1023
 
 _SIDES = {OrderSide.BUY: "1", OrderSide.SELL: "2"}
@@ -278,13 +283,18 @@ class ExecReport:
         "exec_type",
         "last_px",
         "last_qty",
+        "last_rpt_requested",
         "leaves_qty",
+        "mass_status_req_id",
         "ord_rej_reason",
         "ord_status",
+        "ord_type",
         "order_id",
         "order_qty",
         "orig_cl_ord_id",
+        "poss_dup",
         "price",
+        "side",
         "symbol",
         "text",
     )
@@ -384,7 +394,10 @@ def decode_execution_report(msg: Any) -> ExecReport:
         leaves_qty=_number(_get(msg, LEAVES_QTY), LEAVES_QTY),
         order_qty=_number(_get(msg, ORDER_QTY), ORDER_QTY),
         price=_number(_get(msg, PRICE), PRICE),
-        symbol=_get(msg, SYMBOL), text=_get(msg, TEXT))
+        symbol=_get(msg, SYMBOL), text=_get(msg, TEXT), side=_get(msg, SIDE),
+        ord_type=_get(msg, ORD_TYPE), mass_status_req_id=_get(msg, MASS_STATUS_REQ_ID),
+        last_rpt_requested=_get(msg, LAST_RPT_REQUESTED) == "Y",
+        poss_dup=_get(msg, POSS_DUP_FLAG) == "Y")  # a header field: toString() has it
 
 
 def exec_report_status(report: ExecReport) -> tuple[OrderStatus | None, str | None]:
@@ -570,6 +583,20 @@ def decode_business_reject(msg: Any) -> tuple[str, str | None, str | None, str]:
     ref_type = _need(msg, REF_MSG_TYPE, "RefMsgType")
     text = _get(msg, TEXT) or f"business reject reason {_get(msg, BUSINESS_REJECT_REASON)}"
     return ref_type, _get(msg, REF_SEQ_NUM), _get(msg, BUSINESS_REJECT_REF_ID), text
+
+
+def business_reject_reason(msg: Any) -> str | None:
+    """BusinessRejectReason (380) of a BusinessMessageReject (``1``: unknown id)."""
+    return _get(msg, BUSINESS_REJECT_REASON)
+
+
+def encode_mass_status_request(req_id: str, version: str) -> Any:
+    """OrderMassStatusRequest (AF) for every order of the session (MassStatusReqType 7);
+    not in FIX 4.2."""
+    msg = _message("AF")
+    _text(msg, MASS_STATUS_REQ_ID, "MassStatusReqID", req_id)
+    msg.setField(MASS_STATUS_REQ_TYPE, "7")
+    return msg
 
 
 def decode_session_reject(msg: Any) -> tuple[int | None, str]:

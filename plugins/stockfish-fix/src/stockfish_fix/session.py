@@ -580,11 +580,11 @@ class FIXSession:
             log.exception("%s: reconciliation after a gap fill failed", self.name)
 
     def _to_app(self, msg: Any) -> bool:
-        """True: do not send (a stale order/cancel/replace in a resend)."""
+        """True: do not send (a stale order/cancel/replace/status request in a resend)."""
         try:
             header = msg.getHeader()
             msg_type = header.getField(m.MSG_TYPE)
-            if msg_type not in ("D", "F", "G"):
+            if msg_type not in ("D", "F", "G", "H"):
                 return False
             if header.isSetField(43) and header.getField(43) == "Y":
                 if not self.settings.resend_orders:
