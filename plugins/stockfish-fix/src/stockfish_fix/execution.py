@@ -55,6 +55,8 @@ class FIXExecution:
 
         @property
         def is_connected(self) -> bool: ...
+        @property
+        def recovering(self) -> bool: ...
         def _send(self, msg: Any) -> bool: ...
         def _require_connected(self) -> None: ...
         def record_data_error(self, kind: str, detail: str | None = None) -> None: ...
@@ -169,7 +171,25 @@ class FIXExecution:
         re-reported with their ExecIDs, then a status) go through the state machine, with
         fills de-duplicated by ExecID; a venue that answers with the totals alone has what
         its CumQty adds booked as one fill. Returns the ids the venue answered for; stops
-        waiting when the session ends."""
+        waiting when the session ends.
+
+        At a restart (``recovering``) every order gets its verdict here: one the venue
+        never acknowledged and does not know is asked about again once its
+        ``unknown_order_grace`` has passed, then REJECTED as never received."""
+        answered = self._request_states_once(orders, timeout)
+        if not self.recovering:
+            return answered
+        unseen = [o for o in orders if o.client_order_id in self._unseen_since
+                  and not o.is_terminal]
+        if not unseen:
+            return answered
+        first = min(self._unseen_since.get(o.client_order_id, 0.0) for o in unseen)
+        pause = first + self.unknown_order_grace - time.monotonic() + 0.05
+        if pause > 0 and self.wait_closing(pause):
+            return answered
+        return answered | self._request_states_once(unseen, timeout)
+
+    def _request_states_once(self, orders: list[Order], timeout: float) -> set[str]:
         if not self._logged_on.is_set():
             return set()
         waits: dict[str, threading.Event] = {}

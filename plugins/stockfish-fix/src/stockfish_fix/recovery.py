@@ -60,7 +60,6 @@ class FIXRecovery:
         orders: dict[str, Order]
         journal: OrderJournal | None
         fix_counters: collections.Counter[str]
-        _lock: threading.RLock
         _ids: itertools.count[int]
         _tag: str
         _clordids: dict[str, str]
@@ -79,6 +78,7 @@ class FIXRecovery:
         def adopt_external_order(self, order: Order, reason: str) -> Order: ...
 
     def _init_recovery(self) -> None:
+        self._chain_lock = threading.Lock()  # one new ClOrdID at a time per connector
         self._lost_reported: set[str] = set()  # orders said lost by the venue, once each
         self._mass_status_req: str | None = None  # MassStatusReqID of the request in flight
         self._mass_status_logons = -1  # the Logon (count) the last AF was sent after
@@ -109,7 +109,7 @@ class FIXRecovery:
         the journal before it is returned: numbered after every ClOrdID the order ever had
         (in this run or an earlier one), so the venue never sees one twice."""
         cid = order.client_order_id
-        with self._lock:
+        with self._chain_lock:
             chain = order.venue_refs.get(REF_CHAIN, "").split()
             new_id = f"{cid}-{kind}{len(chain) + 1}"
             self.remember_venue_ref(order, REF_CHAIN, " ".join([*chain, new_id]))

@@ -1,5 +1,5 @@
 """The simulated FIX venue in a process of its own (``python -m
-stockfish_fix.testing.process``), driven from the test process: crash tests kill the
+stockfish_fix.testing.venue_main``), driven from the test process: crash tests kill the
 trading process while the venue keeps its orders, fills and session state.
 
 :class:`FIXVenueProcess` starts it (``options`` are :class:`~stockfish_fix.testing.venue.
@@ -8,10 +8,7 @@ FIXVenue` keyword options) and calls its control methods by their names on the v
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
-from stockfish_core.testing.venue_process import VenueProcess, plain_dispatch, run_venue
+from stockfish_core.testing.venue_process import VenueProcess
 
 __all__ = ["CONTROL_METHODS", "CONTROL_PROPERTIES", "FIXVenueProcess"]
 
@@ -31,25 +28,6 @@ CONTROL_PROPERTIES = frozenset({
 class FIXVenueProcess(VenueProcess):
     """The simulated FIX venue (QuickFIX acceptor) in its own process."""
 
-    module = "stockfish_fix.testing.process"
+    module = "stockfish_fix.testing.venue_main"
     methods = CONTROL_METHODS
     properties = CONTROL_PROPERTIES
-
-
-def _make(options: dict[str, Any]) -> Any:
-    from stockfish_fix.testing.venue import FIXVenue
-
-    return FIXVenue(**options)
-
-
-def main(argv: list[str] | None = None) -> int:
-    # Imported before run_venue installs its signal handlers: importing quickfix resets
-    # the C-level SIGINT handler.
-    import quickfix  # noqa: F401
-
-    return run_venue(_make, plain_dispatch(CONTROL_METHODS, CONTROL_PROPERTIES),
-                     description=__doc__ or "", argv=argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
