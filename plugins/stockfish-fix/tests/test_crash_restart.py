@@ -250,3 +250,49 @@ def test_a_restored_order_gates_new_orders_until_reconciled(
         state = venue.order_state("OLD-1-R1")
         assert state is not None and state["cl_ord_id"] == "OLD-1-C2"  # next in the chain
         assert venue.duplicate_cl_ord_ids == {}
+
+
+@pytest.fixture
+def version() -> str:
+    return "FIX44"  # OrderMassStatusRequest: FIX 4.4 and 5.0 SP2
+
+
+def _place_elsewhere(venue: Any, cl_ord_id: str) -> str:
+    """A resting buy of 5 AAA at 1.00 that no connector sent; its OrderID."""
+    if isinstance(venue, FIXVenue):
+        return str(venue.add_external_order("AAA", "BUY", 5, 1.0, cl_ord_id=cl_ord_id)
+                   ["order_id"])
+    view = venue.external_order(cl_ord_id, "AAA", 5, side="1", price=1.0)
+    assert view is not None
+    return str(view.order_id)
+
+
+def test_restored_and_external_orders_on_both_venue_engines(
+        make_venue: Any) -> None:
+    """On the QuickFIX venue and the jspurefix one: at logon the mass status reports an
+    order of the dead process (found again by its ClOrdID) and one placed elsewhere
+    (adopted as external); the reconciliation settles the first; both are cancelled
+    through their ids (OrigClOrdID: the last ClOrdID each had)."""
+    venue = make_venue(market_data=False)
+    old_id = _place_elsewhere(venue, "OLD-7")
+    their_id = _place_elsewhere(venue, "THEIRS-7")
+    entry = venue.config_entry()
+    entry.pop("type")
+    connector = FIXConnector(**{**entry, **FAST, "mass_status_on_logon": True})
+    try:
+        old = Order("AAA", OrderSide.BUY, 5, OrderType.LIMIT, price=1.0,
+                    client_order_id="OLD-7", status=OrderStatus.SUBMITTED, order_id=old_id)
+        connector.restore_orders([old])
+        assert connector.connect()
+        external = connector.find_order(f"FIX-{their_id}")
+        assert external.external and external.status is OrderStatus.SUBMITTED
+        assert connector.get_stats()["fix"]["mass_status_requests"] == 1
+        assert connector.reconcile_orders(5.0).answered == 2
+        assert not old.unknown_outcome and not connector.recovering
+        for cid in ("OLD-7", f"FIX-{their_id}"):
+            assert connector.cancel_order(cid)
+        assert _wait(lambda: old.status is OrderStatus.CANCELLED
+                     and external.status is OrderStatus.CANCELLED)
+        assert connector.get_stats()["data_errors"] == 0, connector.get_stats()
+    finally:
+        connector.close(timeout=5.0)
