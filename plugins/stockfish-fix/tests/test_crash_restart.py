@@ -296,3 +296,24 @@ def test_restored_and_external_orders_on_both_venue_engines(
         assert connector.get_stats()["data_errors"] == 0, connector.get_stats()
     finally:
         connector.close(timeout=5.0)
+
+
+def test_a_replace_confirmed_while_the_process_was_dead_is_taken_from_the_status(
+        venue: FIXVenue, router: Any) -> None:
+    """The dead process replaced 5 -> 8 and died before the confirmation: the journal
+    holds 5, the venue 8. The status answer amends the order, so the fills of all 8 apply."""
+    at_venue = venue.add_external_order("AAA", "BUY", 8, 1.0, cl_ord_id="REP-1-R1")
+    entry = venue.config_entry()
+    entry.pop("type")
+    with connector_factory(FIXConnector, router, **{**entry, **FAST}) as make:
+        connector = make()
+        old = Order("AAA", OrderSide.BUY, 5, OrderType.LIMIT, price=1.0,
+                    client_order_id="REP-1", status=OrderStatus.SUBMITTED,
+                    order_id=at_venue["order_id"], venue_refs={"cl_ord_ids": "REP-1-R1"})
+        connector.restore_orders([old])
+        assert connector.connect()
+        assert connector.reconcile_orders(5.0).answered == 1
+        assert old.quantity == 8 and not old.unknown_outcome
+        venue.fill("REP-1-R1", 8, 1.0)
+        assert _wait(lambda: old.status is OrderStatus.FILLED and old.filled_quantity == 8)
+        assert connector.get_stats()["fix"]["replaces_from_status"] == 1

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from stockfish_core.errors import NotConnectedError, OrderNotSentError, OrderRejectedError
-from stockfish_core.orders import Fill, Order, OrderStatus
+from stockfish_core.orders import Fill, Order, OrderStatus, OrderType
 
 from stockfish_fix import messages as m
 from stockfish_fix.wire import parse_tick
@@ -243,7 +243,10 @@ class FIXExecution:
             else:
                 self.apply_execution(cid, Fill(report.exec_id, report.last_qty, report.last_px,
                                             venue_order_id=report.order_id))
-        elif exec_type == "5" and report.cl_ord_id in self._replaces:
+        elif exec_type == "5" and (report.cl_ord_id in self._replaces
+                                   or self._chained(cid, report.cl_ord_id)):
+            # A replace we asked for: in this run, or by a process that died before the
+            # answer came (its ClOrdID is in the journaled chain; the values are the report's).
             self._apply_replace(order, report)
         elif exec_type == "I":
             self._apply_status_report(order, report)
@@ -257,12 +260,17 @@ class FIXExecution:
             self._confirm_cl_ord_id(order, report.cl_ord_id)
         self._mass_status_answered(report)
 
+    def _chained(self, cid: str, cl_ord_id: str) -> bool:
+        """Whether ``cl_ord_id`` is one of the later ClOrdIDs of order ``cid``."""
+        return cl_ord_id != cid and self._clordids.get(cl_ord_id) == cid
+
     def _apply_replace(self, order: Order, report: m.ExecReport) -> None:
         quantity, price = self._replaces.pop(report.cl_ord_id, (None, None))
         new_qty = report.order_qty if report.order_qty else quantity
         new_px = report.price if report.price else price
         self._confirm_cl_ord_id(order, report.cl_ord_id)
-        self.apply_replace(order.client_order_id, quantity=new_qty, price=new_px)
+        if new_qty is not None or new_px is not None:
+            self.apply_replace(order.client_order_id, quantity=new_qty, price=new_px)
 
     @staticmethod
     def _counted_by_status(order: Order, report: m.ExecReport) -> bool:
@@ -295,6 +303,14 @@ class FIXExecution:
 
     def _apply_status_report(self, order: Order, report: m.ExecReport) -> None:
         cid = order.client_order_id
+        if report.order_qty and order.is_open \
+                and abs(report.order_qty - order.quantity) > 1e-9:
+            # A replace the venue confirmed while no report reached us (the process that
+            # asked for it died): the venue's quantity and price are the order's now.
+            limit = order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+            self.fix_counters["replaces_from_status"] += 1
+            self.apply_replace(cid, quantity=report.order_qty,
+                               price=report.price if limit and report.price else None)
         self._book_cumulative(order, report)
         # The verdict is the answer's codes (OrdStatus 8 + OrdRejReason 5), never its Text.
         if report.is_unknown_order:

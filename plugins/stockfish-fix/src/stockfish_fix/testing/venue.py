@@ -698,6 +698,8 @@ class FIXVenue:
                 self._status_marker(report)
                 self._outbox.put((report, session_id))
                 return
+            # An order no session owns (placed elsewhere) reports to the one asking.
+            self._order_session.setdefault(order.order_id, session_id)
             if self.status_repeats_fills:
                 for fill in order.fills:  # every execution again, with its ExecID
                     self._outbox.put((self._fill_report(order, fill, resend=True),
