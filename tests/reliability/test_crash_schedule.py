@@ -165,6 +165,7 @@ def _between_runs(run: int, tws: Any, externals: list[int]) -> str | None:
     return None
 
 
+@pytest.mark.timeout(400)  # about 2.5 s a run (recovery waits out the 2 s grace)
 def test_crash_schedule(tmp_path: Path, sim_venue: str, tws_venue: Any,
                         fix_venue: Any) -> None:
     fix_entry = {**fix_venue.entry, "store": "file", "store_path": str(tmp_path / "fixstore"),

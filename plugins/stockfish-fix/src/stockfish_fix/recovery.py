@@ -9,9 +9,10 @@ does not hold, venues that forgot an order, and OrderMassStatusRequest (AF).
   numbers new ones after them (a ClOrdID is never used twice, across restarts too) and
   sends cancels with the right OrigClOrdID.
 - A report whose ClOrdID no order holds: an order settled in an earlier run (the journal
-  knows it: counted, ignored), or an order of someone else, adopted as external
-  (``FIX-<OrderID>``) when the venue reports every order of the session
-  (``mass_status_on_logon``); otherwise a counted ``unknown_order`` data error.
+  knows it: counted, ignored), or an order of someone else on the session's account,
+  adopted as external (``FIX-<OrderID>``): never dropped. With ``mass_status_on_logon``
+  the venue is asked for every order at each Logon. A report too thin to describe an
+  order (no OrderID, Side, Symbol or quantity) is a counted ``unknown_order`` data error.
 - An order the venue acknowledged and now has no record of (a venue restart that lost it)
   is never REJECTED: its outcome stays unknown, said once with the reason.
 """
@@ -145,10 +146,7 @@ class FIXRecovery:
         if self._settled_earlier(report):
             self.fix_counters["reports_for_settled_orders"] += 1
             return None
-        if self.settings.mass_status_on_logon or report.mass_status_req_id:
-            return self._adopt(report)
-        self.record_data_error("unknown_order", report.cl_ord_id[:60])
-        return None
+        return self._adopt(report)
 
     def _settled_earlier(self, report: m.ExecReport) -> bool:
         """Whether the journal holds the report's order as one of ours (an order that ended
