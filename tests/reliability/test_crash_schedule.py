@@ -236,7 +236,7 @@ def test_crash_schedule(tmp_path: Path, sim_venue: str, tws_venue: Any,
     tws_mismatches, tws_figures = _check_tws(tws_venue, sent["tws"], known, externals)
     fix_mismatches, fix_figures = _check_fix(fix_venue, sent["fixv"], known, fix_externals)
     recovery.sort()
-    print(f"\ncrash schedule: {KILLS} kills {kills}, TWS {events}; recovery p50 "
+    print(f"\ncrash schedule: {KILLS} kills {kills}, between runs {events}; recovery p50 "
           f"{recovery[len(recovery) // 2]:.2f} s p99 {recovery[int(len(recovery) * 0.99)]:.2f} s")
     for name, figures, mismatches in (("sim", sim_figures, sim_mismatches),
                                       ("ibkr", tws_figures, tws_mismatches),
