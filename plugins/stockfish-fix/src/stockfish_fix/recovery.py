@@ -47,6 +47,8 @@ REF_CURRENT = "cl_ord_id"
 EXTERNAL_PREFIX = "FIX-"
 #: Seconds a ClOrdID's journal write may take before its cancel / replace is refused.
 _JOURNAL_WAIT = 5.0
+_WORKING = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED,
+                      OrderStatus.FILLED})
 _SUFFIX = re.compile(r"^(.+)-[CR]\d+$")  # our cancel / replace ClOrdIDs: <cid>-C<n>
 
 
@@ -198,10 +200,10 @@ class FIXRecovery:
     # ------------------------------------------------------------------ verdicts
     @staticmethod
     def _acknowledged(order: Order) -> bool:
-        """Whether the venue ever acknowledged ``order`` (its OrderID, a status of its
-        own, a fill)."""
-        return bool(order.order_id) or order.status is not OrderStatus.PENDING \
-            or bool(order.fills)
+        """Whether the venue ever acknowledged ``order``: its OrderID, a fill, or a status
+        only the venue gives (working, filled). A REJECTED order without either was
+        refused, not acknowledged: "no record" settles it as before."""
+        return bool(order.order_id) or bool(order.fills) or order.status in _WORKING
 
     def _lost_by_venue(self, order: Order) -> None:
         """The venue acknowledged ``order`` and now has no record of it (a restart that
