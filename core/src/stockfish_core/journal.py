@@ -115,11 +115,13 @@ _ORDER_COLUMNS = (
     "status", "filled_quantity", "avg_fill_price", "reject_reason", "unknown_outcome",
     "external", "venue_refs", "updated_ns", "terminal_ns",
 )
+#: Columns an update may change: the state, and what a replace amends (quantity, prices).
+_UPDATED_COLUMNS = ("quantity", "price", "stop_price", *_ORDER_COLUMNS[12:])
 _UPSERT_ORDER = (
     f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_ORDER_COLUMNS))}) "
     "ON CONFLICT (client_order_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLUMNS[12:])
+    + ", ".join(f"{c} = excluded.{c}" for c in _UPDATED_COLUMNS)
 )
 _INSERT_ORDER = (
     f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) "

@@ -15,7 +15,7 @@ from stockfish_fix.testing import FIXVenue, JSFIXVenue
 from stockfish_fix.testing.dictionaries import extend_dictionaries
 from stockfish_fix.testing.messages import FAST
 
-USED_MESSAGES = frozenset(["8", "9", "D", "F", "G", "H", "V", "W", "X", "Y", "j"])
+USED_MESSAGES = frozenset(["8", "9", "AF", "D", "F", "G", "H", "V", "W", "X", "Y", "j"])
 VERSIONS = ("FIX42", "FIX44", "FIX50SP2")
 
 

@@ -197,18 +197,21 @@ def test_reconnect_after_a_drop_reconciles_a_fill_made_meanwhile(
     _wait(recorder, order, OrderStatus.CANCELLED)
 
 
-@pytest.mark.xfail(strict=True, reason="an ExecutionReport for an order the connector never "
-                   "sent (placed by another party on the account) is counted as an "
-                   "unknown_order data error and dropped; DESIGN.md says such orders are "
-                   "surfaced as external (event, stats, listing)")
 def test_external_order_is_surfaced(
         js_venue: JSFIXVenue, connect: Callable[..., tuple[FIXConnector, Recorder]]) -> None:
+    """An order placed by another party on the account (its report comes to this session)
+    is adopted as external, ``FIX-<OrderID>``, and can be cancelled here."""
     connector, recorder = connect()
     placed = js_venue.external_order("PHONE-DESK-1", "AAA", 5, price=1.0)
     assert placed is not None
-    assert recorder.wait(lambda: any(
-        placed.order_id in repr(e) or "PHONE-DESK-1" in repr(e)
-        for e in recorder.order_events), 3.0), connector.get_stats()["data_errors_by_kind"]
+    cid = f"FIX-{placed.order_id}"
+    assert recorder.wait(lambda: any(e.kind == "external_order" and e.client_order_id == cid
+                                     for e in recorder.order_events), T), \
+        connector.get_stats()["data_errors_by_kind"]
+    order = connector.find_order(cid)
+    assert order.external and order.quantity == 5 and connector.get_stats()["orders_external"] == 1
+    assert connector.cancel_order(cid)
+    _wait(recorder, order, OrderStatus.CANCELLED)
 
 
 def test_placeholder_order_id_is_not_the_venue_id(

@@ -101,7 +101,9 @@ def test_file_store_keeps_sequence_numbers_across_restarts(
         first.send_order(Order("AAA", OrderSide.BUY, 1))
     assert wait_until(lambda: first.get_stats()["orders_filled"] == 3, T)
     sent, received = first.sequence_numbers()
-    first.close()
+    logouts = venue.logouts_received
+    first.close()  # a graceful stop: a Logout, then the store keeps the numbers
+    assert wait_until(lambda: venue.logouts_received == logouts + 1, T), "no Logout"
     assert any(tmp_path.iterdir()), "the file store wrote nothing"
     second = FIXConnector(router, **entry)
     try:

@@ -235,16 +235,17 @@ def test_the_unknown_order_grace_follows_ordrejreason_not_text(
         resting: tuple[FIXConnector, Order]) -> None:
     connector, order = resting
     connector.mark_order_unknown(order, "test: the link broke")
-    # OrdStatus 8 + OrdRejReason 5 (Unknown order), no word "unknown" in Text: a grace.
+    # OrdStatus 8 + OrdRejReason 5 (Unknown order), no word "unknown" in Text: the venue
+    # has no record of an order it acknowledged: of unknown outcome, never REJECTED.
     _report(connector, order.client_order_id, (37, "NONE"), (150, "I"), (39, "8"),
             (14, "0"), (103, "5"), (58, "no such order here"))
     assert order.status is OrderStatus.SUBMITTED and order.unknown_outcome
-    assert connector.get_stats()["fix"]["unknown_order_rechecks"] == 1
-    # No OrdRejReason cannot tell an unknown order from a rejected one: a grace too.
+    assert connector.get_stats()["fix"]["orders_lost_by_venue"] == 1
+    # No OrdRejReason cannot tell an unknown order from a rejected one: the same (said once).
     _report(connector, order.client_order_id, (37, "NONE"), (150, "I"), (39, "8"),
             (14, "0"))
-    assert order.status is OrderStatus.SUBMITTED
-    assert connector.get_stats()["fix"]["unknown_order_rechecks"] == 2
+    assert order.status is OrderStatus.SUBMITTED and order.unknown_outcome
+    assert connector.get_stats()["fix"]["orders_lost_by_venue"] == 1
     # Rejected for another reason, Text saying "unknown": a verdict at once.
     other = Order("AAA", OrderSide.BUY, 10, OrderType.LIMIT, price=1.0)
     connector.send_order(other)
@@ -252,6 +253,13 @@ def test_the_unknown_order_grace_follows_ordrejreason_not_text(
     _report(connector, other.client_order_id, (37, "NONE"), (150, "I"), (39, "8"),
             (14, "0"), (103, "3"), (58, "unknown account limit exceeded"))
     assert other.status is OrderStatus.REJECTED
+    # One the venue never acknowledged gets a grace (its bytes may still be on the way).
+    pending = Order("AAA", OrderSide.BUY, 10, OrderType.LIMIT, price=1.0)
+    connector.restore_orders([pending])
+    _report(connector, pending.client_order_id, (37, "NONE"), (150, "I"), (39, "8"),
+            (14, "0"), (103, "5"))
+    assert pending.status is OrderStatus.PENDING and pending.unknown_outcome
+    assert connector.get_stats()["fix"]["unknown_order_rechecks"] == 1
 
 
 def test_an_unknown_outcome_is_cleared_when_the_venue_settles_the_order(

@@ -6,6 +6,8 @@ A façade over one role per module, as NautilusTrader's adapters are split:
   the Application callbacks;
 - :mod:`stockfish_fix.execution`: orders out and execution reports in, through the core's
   order path;
+- :mod:`stockfish_fix.recovery`: restarts (journaled ClOrdID chains, restored orders,
+  reports for ids not held here, external orders, OrderMassStatusRequest);
 - :mod:`stockfish_fix.market_data`: market-data requests, books and the normalizers.
 """
 
@@ -21,6 +23,7 @@ from stockfish_core.connector import BaseConnector
 from stockfish_fix.execution import FIXExecution
 from stockfish_fix.market_data import FIXMarketData
 from stockfish_fix.plugin import CAPABILITIES
+from stockfish_fix.recovery import FIXRecovery
 from stockfish_fix.session import FIXSession
 from stockfish_fix.settings import FIXSettings
 
@@ -29,7 +32,7 @@ __all__ = ["FIXConnector"]
 log = logging.getLogger(__name__)
 
 
-class FIXConnector(FIXSession, FIXExecution, FIXMarketData, BaseConnector):
+class FIXConnector(FIXSession, FIXRecovery, FIXExecution, FIXMarketData, BaseConnector):
     """Connector to a FIX 4.2 / 4.4 / 5.0 SP2 venue over QuickFIX."""
 
     connector_type = "fix"
@@ -46,6 +49,7 @@ class FIXConnector(FIXSession, FIXExecution, FIXMarketData, BaseConnector):
         self.fix_counters: collections.Counter[str] = collections.Counter()
         self._init_session()
         self._init_execution()
+        self._init_recovery()
         self._init_market_data()
         self._handlers: dict[str, Callable[[Any], None]] = {
             "8": self._on_execution_report, "W": self._on_snapshot, "X": self._on_incremental,
@@ -54,6 +58,14 @@ class FIXConnector(FIXSession, FIXExecution, FIXMarketData, BaseConnector):
         }
         log.info("%s: FIX connector %s %s->%s at %s:%d (store=%s)", self.name, s.version,
                  s.sender_comp_id, s.target_comp_id, s.host, s.port, s.store)
+
+    def connect(self) -> bool:
+        """Log on (:meth:`FIXSession.connect`); then, with ``mass_status_on_logon``, ask
+        the venue for every order of the session before the caller reconciles."""
+        connected = super().connect()
+        if connected:
+            self._ask_mass_status()
+        return connected
 
     def get_stats(self) -> dict[str, Any]:
         stats = super().get_stats()

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from stockfish_core.errors import NotConnectedError, OrderNotSentError, OrderRejectedError
-from stockfish_core.orders import Fill, Order, OrderStatus
+from stockfish_core.orders import Fill, Order, OrderStatus, OrderType
 
 from stockfish_fix import messages as m
 from stockfish_fix.wire import parse_tick
@@ -55,6 +55,8 @@ class FIXExecution:
 
         @property
         def is_connected(self) -> bool: ...
+        @property
+        def recovering(self) -> bool: ...
         def _send(self, msg: Any) -> bool: ...
         def _require_connected(self) -> None: ...
         def record_data_error(self, kind: str, detail: str | None = None) -> None: ...
@@ -69,6 +71,15 @@ class FIXExecution:
         def reject_cancel(self, client_order_id: str, reason: str) -> None: ...
         def wait_closing(self, timeout: float) -> bool: ...
         def reconcile_orders(self, timeout: float = 5.0, orders: Any = None) -> Any: ...
+        def _next_cl_ord_id(self, order: Order, kind: str) -> str: ...
+        def _confirm_cl_ord_id(self, order: Order, cl_ord_id: str) -> None: ...
+        def _by_venue_order_id(self, report: m.ExecReport) -> str | None: ...
+        def _unmatched_report(self, report: m.ExecReport) -> str | None: ...
+        def _mass_status_answered(self, report: m.ExecReport) -> None: ...
+        def _mass_status_refused(self, text: str) -> None: ...
+        @staticmethod
+        def _acknowledged(order: Order) -> bool: ...
+        def _lost_by_venue(self, order: Order) -> None: ...
 
     def _init_execution(self) -> None:
         self._clordids: dict[str, str] = {}  # every ClOrdID we sent -> client order id
@@ -94,9 +105,6 @@ class FIXExecution:
         if cid is None and orig:
             cid = ids.get(orig)
         return cid
-
-    def _new_cl_ord_id(self, cid: str, kind: str) -> str:
-        return f"{cid}-{kind}{next(self._ids)}"
 
     def _order_tags(self, order: Order) -> dict[str, str]:
         """The custom fields of ``order``: the venue's (``order_tags``), then its own."""
@@ -126,12 +134,13 @@ class FIXExecution:
         """Send an OrderCancelRequest."""
         self._require_connected()
         cid = order.client_order_id
-        new_id = self._new_cl_ord_id(cid, "C")
+        orig = self._current.get(cid, cid)
         try:
-            msg = m.encode_cancel(order, new_id, self._current.get(cid, cid), self.version)
+            m.encode_cancel(order, "C", orig, self.version)  # refuse a bad field first
+            new_id = self._next_cl_ord_id(order, "C")  # journaled before it goes out
+            msg = m.encode_cancel(order, new_id, orig, self.version)
         except ValueError as exc:
             raise OrderRejectedError(f"{self.name}: cancel not sent: {exc}", order) from exc
-        self._clordids[new_id] = cid
         return self._send(msg)
 
     def submit_replace(self, order: Order, quantity: float | None,
@@ -139,16 +148,21 @@ class FIXExecution:
         """Send an OrderCancelReplaceRequest with a new quantity and/or price."""
         self._require_connected()
         cid = order.client_order_id
-        new_id = self._new_cl_ord_id(cid, "R")
         s = self.settings
+        orig = self._current.get(cid, cid)
+
+        def encode(new_id: str) -> Any:
+            return m.encode_replace(order, new_id, orig, self.version,
+                                    quantity=quantity, price=price, account=s.account,
+                                    tick=self._ticks.get(order.symbol, self._default_tick),
+                                    tags=self._order_tags(order))
+
         try:
-            msg = m.encode_replace(order, new_id, self._current.get(cid, cid), self.version,
-                                   quantity=quantity, price=price, account=s.account,
-                                   tick=self._ticks.get(order.symbol, self._default_tick),
-                                   tags=self._order_tags(order))
+            encode("R")  # refuse a bad field before a ClOrdID is spent
+            new_id = self._next_cl_ord_id(order, "R")  # journaled before it goes out
+            msg = encode(new_id)
         except ValueError as exc:
             raise OrderRejectedError(f"{self.name}: replace not sent: {exc}", order) from exc
-        self._clordids[new_id] = cid
         self._replaces[new_id] = (quantity, price)
         return self._send(msg)
 
@@ -157,7 +171,25 @@ class FIXExecution:
         re-reported with their ExecIDs, then a status) go through the state machine, with
         fills de-duplicated by ExecID; a venue that answers with the totals alone has what
         its CumQty adds booked as one fill. Returns the ids the venue answered for; stops
-        waiting when the session ends."""
+        waiting when the session ends.
+
+        At a restart (``recovering``) every order gets its verdict here: one the venue
+        never acknowledged and does not know is asked about again once its
+        ``unknown_order_grace`` has passed, then REJECTED as never received."""
+        answered = self._request_states_once(orders, timeout)
+        if not self.recovering:
+            return answered
+        unseen = [o for o in orders if o.client_order_id in self._unseen_since
+                  and not o.is_terminal]
+        if not unseen:
+            return answered
+        first = min(self._unseen_since.get(o.client_order_id, 0.0) for o in unseen)
+        pause = first + self.unknown_order_grace - time.monotonic() + 0.05
+        if pause > 0 and self.wait_closing(pause):
+            return answered
+        return answered | self._request_states_once(unseen, timeout)
+
+    def _request_states_once(self, orders: list[Order], timeout: float) -> set[str]:
         if not self._logged_on.is_set():
             return set()
         waits: dict[str, threading.Event] = {}
@@ -189,13 +221,17 @@ class FIXExecution:
     # -- venue reports (QuickFIX thread) ---------------------------------------------------
     def _on_execution_report(self, msg: Any) -> None:
         report = m.decode_execution_report(msg)
-        cid = self._client_id(report.cl_ord_id, report.orig_cl_ord_id)
-        if cid is None:
-            self.record_data_error("unknown_order", report.cl_ord_id[:60])
-            return
-        order = self.orders.get(cid)
+        if report.poss_dup:
+            self.fix_counters["possdup_reports"] += 1
+        cid = self._client_id(report.cl_ord_id, report.orig_cl_ord_id) \
+            or self._by_venue_order_id(report)
+        if cid is None and not (report.mass_status_req_id and report.order_id is None):
+            cid = self._unmatched_report(report)  # "no orders" ends a mass status alone
+        order = self.orders.get(cid) if cid is not None else None
         if order is None:
-            self.record_data_error("unknown_order", cid)
+            if cid is not None:
+                self.record_data_error("unknown_order", cid)
+            self._mass_status_answered(report)
             return
         if report.order_id:
             self.bind_venue_order_id(cid, report.order_id)
@@ -207,7 +243,10 @@ class FIXExecution:
             else:
                 self.apply_execution(cid, Fill(report.exec_id, report.last_qty, report.last_px,
                                             venue_order_id=report.order_id))
-        elif exec_type == "5" and report.cl_ord_id in self._replaces:
+        elif exec_type == "5" and (report.cl_ord_id in self._replaces
+                                   or self._chained(cid, report.cl_ord_id)):
+            # A replace we asked for: in this run, or by a process that died before the
+            # answer came (its ClOrdID is in the journaled chain; the values are the report's).
             self._apply_replace(order, report)
         elif exec_type == "I":
             self._apply_status_report(order, report)
@@ -218,14 +257,20 @@ class FIXExecution:
                                         reason=reason, cum_qty=report.cum_qty)
         if report.cl_ord_id != cid and exec_type in ("4", "5") \
                 and self._clordids.get(report.cl_ord_id) == cid:
-            self._current[cid] = report.cl_ord_id
+            self._confirm_cl_ord_id(order, report.cl_ord_id)
+        self._mass_status_answered(report)
+
+    def _chained(self, cid: str, cl_ord_id: str) -> bool:
+        """Whether ``cl_ord_id`` is one of the later ClOrdIDs of order ``cid``."""
+        return cl_ord_id != cid and self._clordids.get(cl_ord_id) == cid
 
     def _apply_replace(self, order: Order, report: m.ExecReport) -> None:
         quantity, price = self._replaces.pop(report.cl_ord_id, (None, None))
         new_qty = report.order_qty if report.order_qty else quantity
         new_px = report.price if report.price else price
-        self._current[order.client_order_id] = report.cl_ord_id
-        self.apply_replace(order.client_order_id, quantity=new_qty, price=new_px)
+        self._confirm_cl_ord_id(order, report.cl_ord_id)
+        if new_qty is not None or new_px is not None:
+            self.apply_replace(order.client_order_id, quantity=new_qty, price=new_px)
 
     @staticmethod
     def _counted_by_status(order: Order, report: m.ExecReport) -> bool:
@@ -258,21 +303,19 @@ class FIXExecution:
 
     def _apply_status_report(self, order: Order, report: m.ExecReport) -> None:
         cid = order.client_order_id
+        if report.order_qty and order.is_open \
+                and abs(report.order_qty - order.quantity) > 1e-9:
+            # A replace the venue confirmed while no report reached us (the process that
+            # asked for it died): the venue's quantity and price are the order's now.
+            limit = order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+            self.fix_counters["replaces_from_status"] += 1
+            self.apply_replace(cid, quantity=report.order_qty,
+                               price=report.price if limit and report.price else None)
         self._book_cumulative(order, report)
         # The verdict is the answer's codes (OrdStatus 8 + OrdRejReason 5), never its Text.
-        if report.is_unknown_order and not order.fills:
-            first = self._unseen_since.setdefault(cid, time.monotonic())
-            if time.monotonic() - first < self.unknown_order_grace:
-                # Not yet a verdict: the order may still be in bytes the venue has not read.
-                self.fix_counters["unknown_order_rechecks"] += 1
-                self._schedule_recheck()
-                event = self._status_waits.get(cid)
-                if event is not None:
-                    event.set()  # answered, but not settled: stays of unknown outcome
-                return
-            self._unseen_since.pop(cid, None)
-            self.apply_order_status(cid, OrderStatus.REJECTED,
-                                    reason="the venue has no record of this order")
+        if report.is_unknown_order:
+            self._no_record_at_venue(order)
+            return
         else:
             self._unseen_since.pop(cid, None)
             status, reason = m.exec_report_status(report)
@@ -285,6 +328,29 @@ class FIXExecution:
         if event is not None:
             self._status_answers.add(cid)
             event.set()
+
+    def _no_record_at_venue(self, order: Order) -> None:
+        """The venue answered a status request with "unknown order". One it acknowledged
+        stays of unknown outcome (a venue restart may have lost it; never REJECTED). One
+        it never acknowledged is REJECTED as never received, once ``unknown_order_grace``
+        has passed (it may still be in bytes the venue has not read)."""
+        cid = order.client_order_id
+        event = self._status_waits.get(cid)
+        if self._acknowledged(order):
+            self._lost_by_venue(order)
+        else:
+            first = self._unseen_since.setdefault(cid, time.monotonic())
+            if time.monotonic() - first < self.unknown_order_grace:
+                self.fix_counters["unknown_order_rechecks"] += 1
+                self._schedule_recheck()
+            else:
+                self._unseen_since.pop(cid, None)
+                self.apply_order_status(cid, OrderStatus.REJECTED,
+                                        reason="never received: the venue has no record of "
+                                               "this order, which it never acknowledged")
+                self._status_answers.add(cid)
+        if event is not None:
+            event.set()  # answered; settled only when REJECTED above
 
     def _schedule_recheck(self) -> None:
         """Reconcile again once ``unknown_order_grace`` has passed (one thread at a time,
@@ -332,7 +398,11 @@ class FIXExecution:
         ref_type, _ref_seq, ref_id, text = m.decode_business_reject(msg)
         cid = self._client_id(ref_id) if ref_id else None
         self.fix_counters["business_rejects"] += 1
-        if cid is not None and ref_type == "D":
+        if ref_type == "AF":
+            self._mass_status_refused(text)
+        elif cid is not None and ref_type == "H":
+            self._status_request_refused(cid, text, m.business_reject_reason(msg) == "1")
+        elif cid is not None and ref_type == "D":
             self.apply_order_status(cid, OrderStatus.REJECTED,
                                     reason=f"business reject: {text}")
         elif cid is not None and ref_type in ("F", "G"):
@@ -348,8 +418,27 @@ class FIXExecution:
         if sent is not None and cid is not None and sent[0] == "D":
             self.apply_order_status(cid, OrderStatus.REJECTED,
                                     reason=f"session reject: {text}")
+        elif sent is not None and cid is not None and sent[0] == "H":
+            self._status_request_refused(cid, text, unknown_id=False)
         elif sent is not None and cid is not None:
             self.reject_cancel(cid, text)
         else:
             self.record_data_error("session_reject", text)
 
+
+    def _status_request_refused(self, cid: str, text: str, unknown_id: bool) -> None:
+        """The venue refused an OrderStatusRequest: "unknown id" is the venue's verdict
+        that it has no such order (:meth:`_no_record_at_venue`); any other refusal answers
+        nothing (the order keeps its state and flag)."""
+        order = self.orders.get(cid)
+        if order is None:
+            return
+        self.fix_counters["status_requests_refused"] += 1
+        if unknown_id:
+            self._no_record_at_venue(order)
+            return
+        log.warning("%s: the venue refused the status request of %s: %s", self.name, cid,
+                    text)
+        event = self._status_waits.get(cid)
+        if event is not None:
+            event.set()

@@ -24,6 +24,7 @@ __all__ = [
     "DecodeError",
     "ExecReport",
     "MDEntry",
+    "business_reject_reason",
     "decode_business_reject",
     "decode_cancel_reject",
     "decode_execution_report",
@@ -32,6 +33,7 @@ __all__ = [
     "decode_md_snapshot",
     "decode_session_reject",
     "encode_cancel",
+    "encode_mass_status_request",
     "encode_md_request",
     "encode_new_order",
     "encode_replace",
@@ -58,6 +60,9 @@ MD_UPDATE_ACTION, MD_REQ_REJ_REASON, NO_RELATED_SYM = 279, 281, 146
 REF_TAG_ID, REF_MSG_TYPE, SESSION_REJECT_REASON = 371, 372, 373
 BUSINESS_REJECT_REF_ID, BUSINESS_REJECT_REASON, CXL_REJ_RESPONSE_TO = 379, 380, 434
 LAST_UPDATE_TIME = 779
+MASS_STATUS_REQ_ID, MASS_STATUS_REQ_TYPE, TOT_NUM_REPORTS, LAST_RPT_REQUESTED = 584, 585, \
+    911, 912
+POSS_DUP_FLAG = 43
 RPT_SEQ, MD_ENTRY_ID, MD_ENTRY_REF_ID, MD_PRICE_LEVEL = 83, 278, 280, 1023
 
 _SIDES = {OrderSide.BUY: "1", OrderSide.SELL: "2"}
@@ -314,13 +319,18 @@ class ExecReport:
         "exec_type",
         "last_px",
         "last_qty",
+        "last_rpt_requested",
         "leaves_qty",
+        "mass_status_req_id",
         "ord_rej_reason",
         "ord_status",
+        "ord_type",
         "order_id",
         "order_qty",
         "orig_cl_ord_id",
+        "poss_dup",
         "price",
+        "side",
         "symbol",
         "text",
     )
@@ -352,6 +362,11 @@ class ExecReport:
         report.price = _number(get("44"), PRICE)
         report.symbol = get("55")
         report.text = get("58")
+        report.side = get("54")
+        report.ord_type = get("40")
+        report.mass_status_req_id = get("584")
+        report.last_rpt_requested = get("912") == "Y"
+        report.poss_dup = get("43") == "Y"  # a header field: the text has it
         return report
 
     @property
@@ -716,6 +731,20 @@ def decode_business_reject(msg: Any) -> tuple[str, str | None, str | None, str]:
     ref_type = _need(msg, REF_MSG_TYPE, "RefMsgType")
     text = _get(msg, TEXT) or f"business reject reason {_get(msg, BUSINESS_REJECT_REASON)}"
     return ref_type, _get(msg, REF_SEQ_NUM), _get(msg, BUSINESS_REJECT_REF_ID), text
+
+
+def business_reject_reason(msg: Any) -> str | None:
+    """BusinessRejectReason (380) of a BusinessMessageReject (``1``: unknown id)."""
+    return _get(msg, BUSINESS_REJECT_REASON)
+
+
+def encode_mass_status_request(req_id: str, version: str) -> Any:
+    """OrderMassStatusRequest (AF) for every order of the session (MassStatusReqType 7);
+    not in FIX 4.2."""
+    msg = _message("AF")
+    _text(msg, MASS_STATUS_REQ_ID, "MassStatusReqID", req_id)
+    msg.setField(MASS_STATUS_REQ_TYPE, "7")
+    return msg
 
 
 def decode_session_reject(msg: Any) -> tuple[int | None, str]:

@@ -580,12 +580,12 @@ class FIXSession:
             log.exception("%s: reconciliation after a gap fill failed", self.name)
 
     def _to_app(self, msg: Any) -> bool:
-        """True: do not send (a stale order/cancel/replace in a resend)."""
+        """True: do not send (a stale order/cancel/replace/status request in a resend)."""
         try:
             # One call into QuickFIX (the message as it goes out) rather than one per field.
             text = msg.toString()
             msg_type = m.msg_type_of(text)
-            if msg_type not in ("D", "F", "G"):
+            if msg_type not in ("D", "F", "G", "H"):
                 return False
             if m.field_of(text, "43") == "Y":
                 if not self.settings.resend_orders:

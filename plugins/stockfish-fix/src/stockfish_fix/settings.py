@@ -185,6 +185,10 @@ class FIXSettings(ConnectorSettings):
       ours) fails the connect with both numbers and the remedy, and stops reconnecting
       (``fail``, default), or logs on again at once resetting both sides to 1 (``reset``:
       ResetSeqNumFlag; the FIX README, "Session policies").
+    - ``mass_status_on_logon``: after each Logon, ask the venue for every order of the
+      session with an OrderMassStatusRequest (AF; FIX 4.4 and 5.0 SP2, off by default:
+      venues differ) before reconciling; orders it reports that this process never sent
+      are adopted as external orders (``FIX-<OrderID>``) and can be cancelled.
     - ``session_settings``: extra raw QuickFIX session settings for venue quirks.
     - ``session_config``: a complete QuickFIX configuration to use as is (its first
       session); empty (default) builds one from the settings above.
@@ -225,6 +229,7 @@ class FIXSettings(ConnectorSettings):
     max_logon_refusals: int = attrs.field(default=3, validator=_at_least_one)
     logon_refusal_delay: float = attrs.field(default=5.0, validator=non_negative)
     on_seq_mismatch: str = attrs.field(default="fail", validator=_one_of(SEQ_MISMATCH_POLICIES))
+    mass_status_on_logon: bool = False
     session_settings: dict[str, str] = attrs.field(factory=dict, validator=_raw_settings)
     session_config: str = ""
 
@@ -233,6 +238,9 @@ class FIXSettings(ConnectorSettings):
         "FIX_TARGET_ID": "target_comp_id"}
 
     def __attrs_post_init__(self) -> None:
+        if self.mass_status_on_logon and self.version == "FIX42":
+            raise ValueError("mass_status_on_logon: FIX 4.2 has no OrderMassStatusRequest "
+                             "(AF); use FIX44 or FIX50SP2, or leave it off")
         if self.resend_orders and self.store == "file" and (self.username or self.password):
             raise ValueError(
                 "resend_orders keeps every message sent in the file store, the Logon with "

@@ -3,7 +3,8 @@
 
 from stockfish_fix.testing.engine import Engine, VenueOrder
 from stockfish_fix.testing.js_venue import JSFIXVenue, JSVenueError
+from stockfish_fix.testing.process import FIXVenueProcess
 from stockfish_fix.testing.venue import DEFAULT_SYMBOLS, FIXVenue, free_port
 
-__all__ = ["DEFAULT_SYMBOLS", "Engine", "FIXVenue", "JSFIXVenue", "JSVenueError", "VenueOrder",
-           "free_port"]
+__all__ = ["DEFAULT_SYMBOLS", "Engine", "FIXVenue", "FIXVenueProcess", "JSFIXVenue",
+           "JSVenueError", "VenueOrder", "free_port"]

@@ -84,6 +84,10 @@ class Engine:
         self.by_order_id: dict[str, VenueOrder] = {}
         self.working: list[VenueOrder] = []
         self.orders_received: collections.Counter[str] = collections.Counter()
+        # ClOrdIDs a client used a second time (D, F or G): each refused, and counted;
+        # ``forget_orders`` (a venue restart) keeps this record.
+        self.duplicate_cl_ord_ids: collections.Counter[str] = collections.Counter()
+        self.cl_ord_ids_seen: set[str] = set()
         self.fills: list[dict[str, Any]] = []
         self._order_ids = itertools.count(1)
         self._exec_ids = itertools.count(1)
@@ -115,7 +119,7 @@ class Engine:
                   symbol: str, side: str, qty: float, ord_type: str,
                   price: float | None, stop_px: float | None, tif: str) -> list[dict[str, Any]]:
         self.orders_received[cl_ord_id] += 1
-        if cl_ord_id in self.orders:
+        if not self._first_use(cl_ord_id) or cl_ord_id in self.orders:
             return [{"kind": "reject", "cl_ord_id": cl_ord_id, "symbol": symbol, "side": side,
                      "qty": qty, "text": "duplicate ClOrdID", "reason": None}]
         problem, reason_code = None, None
@@ -150,8 +154,16 @@ class Engine:
             order = self.by_order_id.get(order_id)
         return order
 
+    def _duplicate(self, cl_ord_id: str, orig: str, order: VenueOrder | None,
+                   response_to: str) -> list[dict[str, Any]]:
+        """A cancel / replace reusing a ClOrdID the venue has seen: refused."""
+        return [{"kind": "cancel_reject", "order": order, "cl_ord_id": cl_ord_id,
+                 "orig": orig, "response_to": response_to, "text": "duplicate ClOrdID"}]
+
     def cancel(self, orig: str, cl_ord_id: str, order_id: str | None) -> list[dict[str, Any]]:
         order = self.find(orig, order_id)
+        if not self._first_use(cl_ord_id):
+            return self._duplicate(cl_ord_id, orig, order, "1")
         if order is None or not order.is_open:
             return [{"kind": "cancel_reject", "order": order, "cl_ord_id": cl_ord_id,
                      "orig": orig, "response_to": "1",
@@ -170,6 +182,8 @@ class Engine:
     def replace(self, orig: str, cl_ord_id: str, order_id: str | None, qty: float | None,
                 price: float | None) -> list[dict[str, Any]]:
         order = self.find(orig, order_id)
+        if not self._first_use(cl_ord_id):
+            return self._duplicate(cl_ord_id, orig, order, "2")
         if order is None or not order.is_open:
             return [{"kind": "cancel_reject", "order": order, "cl_ord_id": cl_ord_id,
                      "orig": orig, "response_to": "2",
@@ -185,6 +199,23 @@ class Engine:
         self.orders[cl_ord_id] = order
         events: list[dict[str, Any]] = [{"kind": "replaced", "order": order, "orig": prior}]
         return events + self._match(order)
+
+    def _first_use(self, cl_ord_id: str) -> bool:
+        """Record ``cl_ord_id``; False (counted) if a client used it before."""
+        if cl_ord_id in self.cl_ord_ids_seen:
+            self.duplicate_cl_ord_ids[cl_ord_id] += 1
+            return False
+        self.cl_ord_ids_seen.add(cl_ord_id)
+        return True
+
+    def forget_orders(self) -> int:
+        """Lose every order, as a venue restart without persistence does (fills stay in the
+        record); returns how many orders were working."""
+        working = len(self.working)
+        self.orders.clear()
+        self.by_order_id.clear()
+        self.working.clear()
+        return working
 
     def tick_orders(self) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

@@ -163,6 +163,8 @@ class FIXVenue:
         self.logons = 0
         self.logouts_received = 0  # Logout (35=5) messages a client sent
         self.refused_logons = 0
+        self.mass_status_requests = 0
+        self.external_orders = 0
         self.messages_in: dict[str, int] = {}
         self._sessions: dict[str, Any] = {}  # str(session id) -> SessionID (logged on)
         self._subs: dict[str, tuple[str, Any]] = {}  # MDReqID -> (symbol, session id)
@@ -546,6 +548,8 @@ class FIXVenue:
                 self._emit(events, session_id)
         elif msg_type == "H":
             self._status(msg, session_id)
+        elif msg_type == "AF":
+            self._mass_status(msg, session_id)
         elif msg_type == "V":
             self._market_data_request(msg, session_id)
 
@@ -694,6 +698,8 @@ class FIXVenue:
                 self._status_marker(report)
                 self._outbox.put((report, session_id))
                 return
+            # An order no session owns (placed elsewhere) reports to the one asking.
+            self._order_session.setdefault(order.order_id, session_id)
             if self.status_repeats_fills:
                 for fill in order.fills:  # every execution again, with its ExecID
                     self._outbox.put((self._fill_report(order, fill, resend=True),
@@ -701,6 +707,89 @@ class FIXVenue:
             report = self._report(order, "I", order.status)
             self._status_marker(report)
             self._outbox.put((report, session_id))
+
+    def _mass_status(self, msg: Any, session_id: Any) -> None:
+        """OrderMassStatusRequest (AF): one ExecutionReport (ExecType I) per working order,
+        the last with LastRptRequested=Y (none working: one report saying so, OrderID
+        NONE). Working orders no session owns (placed elsewhere) are bound to this one:
+        their later reports come here. With ``status_repeats_fills``, each order's
+        executions are told again first, as for a status request."""
+        req_id = msg.getField(m.MASS_STATUS_REQ_ID)
+        with self.lock:
+            working = [o for o in self.engine.working if o.is_open]
+            reports = []
+            for order in working:
+                self._order_session.setdefault(order.order_id, session_id)
+                if self.status_repeats_fills:
+                    reports += [self._fill_report(order, fill, resend=True)
+                                for fill in order.fills]
+                report = self._report(order, "I", order.status)
+                reports.append(report)
+            if not working:
+                report = self._report_base("NONE", "NONE", self.engine.next_exec_id(), "I",
+                                           "8", self.symbols[0], "1", 0.0, 0.0, 0.0,
+                                           text="no working orders")
+                reports.append(report)
+            status_reports = [r for r in reports if r.getField(m.EXEC_TYPE) == "I"]
+            for index, report in enumerate(status_reports, 1):
+                report.setField(m.MASS_STATUS_REQ_ID, req_id)
+                report.setField(m.TOT_NUM_REPORTS, str(len(working)))
+                report.setField(m.LAST_RPT_REQUESTED,
+                                "Y" if index == len(status_reports) else "N")
+            self.mass_status_requests += 1
+            self._outbox.put((reports, session_id))
+
+    def add_external_order(self, symbol: str, side: str, quantity: float,
+                           price: float | None = None, *, cl_ord_id: str | None = None,
+                           fill: float = 0.0) -> dict[str, Any]:
+        """An order placed at the venue by someone else (another session, a trader's
+        screen): no session owns it until one asks for a mass status. ``side`` ``BUY`` /
+        ``SELL``; a limit order at ``price`` (market without), ``fill`` of it executed at
+        once. Returns ``{"cl_ord_id", "order_id", "status", "cum_qty"}``."""
+        with self.lock:
+            cl_ord_id = cl_ord_id or f"EXT{self.tag}-{next(self._ids)}"
+            events = self.engine.new_order(cl_ord_id, symbol, "1" if side == "BUY" else "2",
+                                           quantity, "2" if price else "1", price, None, "1")
+            order = self.engine.orders.get(cl_ord_id)
+            if order is None:
+                raise ValueError(f"external order refused: {events}")
+            if fill:
+                self.engine.fill(order, fill, price or self.engine.best(symbol)[1])
+            self.external_orders += 1
+            return {"cl_ord_id": cl_ord_id, "order_id": order.order_id,
+                    "status": order.status, "cum_qty": order.cum_qty}
+
+    def forget_orders(self) -> int:
+        """Lose every order, as a venue restarting without persistence does (its fill
+        record stays); returns how many were working."""
+        with self.lock:
+            self._order_session.clear()
+            return self.engine.forget_orders()
+
+    def order_state(self, client_order_id: str) -> dict[str, Any] | None:
+        """The venue's record of an order (by any of its ClOrdIDs) as JSON-able values:
+        cl_ord_id (current), first_cl_ord_id, order_id, status (OrdStatus), qty, cum_qty,
+        fills (ExecIDs)."""
+        with self.lock:
+            order = self.engine.orders.get(client_order_id)
+            if order is None:
+                return None
+            return {"cl_ord_id": order.cl_ord_id, "first_cl_ord_id": order.first_cl_ord_id,
+                    "order_id": order.order_id, "status": order.status, "qty": order.qty,
+                    "cum_qty": order.cum_qty, "symbol": order.symbol,
+                    "fills": [f["exec_id"] for f in order.fills]}
+
+    def working_orders(self) -> list[dict[str, Any]]:
+        """Every working order: ``order_state`` of each."""
+        with self.lock:
+            ids = [o.first_cl_ord_id for o in self.engine.working if o.is_open]
+        return [state for cid in ids if (state := self.order_state(cid)) is not None]
+
+    @property
+    def duplicate_cl_ord_ids(self) -> dict[str, int]:
+        """ClOrdIDs a client sent more than once (D, F or G) -> times reused."""
+        with self.lock:
+            return dict(self.engine.duplicate_cl_ord_ids)
 
     def _status_marker(self, report: Any) -> None:
         if self.version == "FIX42":  # 4.2 has no ExecType I: ExecTransType 3 = status
