@@ -156,6 +156,36 @@ def test_an_id_is_refused_while_its_intent_waits_for_the_writer(tmp_path: Path) 
         assert journal.count() == {"open": 1, "terminal": 0, "fills": 0}
 
 
+def test_reused_ids_are_refused_past_the_ids_kept_in_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to a bound the journal checks a new id against the ids it keeps in memory; past
+    it (this run's intents, or a journal opened with more), it asks the database."""
+    import stockfish_core.journal as journal_module
+
+    monkeypatch.setattr(journal_module, "_KNOWN_IDS_MAX", 2)
+    path = str(tmp_path / "j.sqlite3")
+
+    def intent(cid: str) -> Order:
+        return Order("SPY", OrderSide.BUY, 1, client_order_id=cid, connector="x")
+
+    with OrderJournal(path) as journal:
+        for cid in ("ID-1", "ID-2", "ID-3"):  # the third goes past the bound
+            journal.record_intent(intent(cid))
+        for cid in ("ID-1", "ID-3"):
+            with pytest.raises(JournalError, match="already in the journal"):
+                journal.record_intent(intent(cid))
+    with OrderJournal(path) as journal:  # three ids: opened without the set
+        assert journal._known_ids is None
+        with pytest.raises(JournalError, match="already in the journal"):
+            journal.record_intent(intent("ID-2"))
+        journal.record_intent(intent("ID-4"))
+    monkeypatch.setattr(journal_module, "_KNOWN_IDS_MAX", 10)
+    with OrderJournal(path) as journal:  # four ids: kept in memory
+        assert journal._known_ids == {"ID-1", "ID-2", "ID-3", "ID-4"}
+        with pytest.raises(JournalError, match="already in the journal"):
+            journal.record_intent(intent("ID-4"))
+
+
 def test_a_corrupt_journal_is_a_clear_error_not_a_fresh_start(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     path.write_bytes(b"this is not a database " * 100)

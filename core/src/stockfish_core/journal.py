@@ -133,6 +133,10 @@ _CHECKPOINT_PAGES = 2000
 #: intent in it is committed to the database.
 INTENTS_SUFFIX = ".intents"
 _INTENTS_TRUNCATE_BYTES = 256 * 1024
+#: Up to this many client order ids, the journal keeps them all in memory and checks a new
+#: intent's id there (no database lookup on the caller's thread); past it, it asks the
+#: database (a few MB at most).
+_KNOWN_IDS_MAX = 50_000
 _REPLAY_ORDER = (
     f"INSERT OR IGNORE INTO orders ({', '.join(_ORDER_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_ORDER_COLUMNS))})"
@@ -197,6 +201,7 @@ class OrderJournal:
         self._intent_bytes = 0
         self._uncommitted: set[str] = set()
         self._reader: sqlite3.Connection | None = None
+        self._known_ids: set[str] | None = None  # every id in the journal, while few
         self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...]] | None] = \
             queue.SimpleQueue()
         self._pending = 0
@@ -205,6 +210,7 @@ class OrderJournal:
         self._hurry = threading.Event()  # flush() / close(): commit now, no group window
         self._closed = False
         self._db = self._open()
+        self._load_known_ids()
         self._writer = threading.Thread(target=self._write_loop, name="order-journal",
                                         daemon=True)
         self._writer.start()
@@ -347,7 +353,22 @@ class OrderJournal:
         """Delete terminal orders (and their fills) older than the retention; returns how
         many orders went."""
         self.flush()
-        return self._compact(self._db)
+        removed = self._compact(self._db)
+        self._load_known_ids()
+        return removed
+
+    def _load_known_ids(self) -> None:
+        """Every client order id the journal holds, in memory, if there are few enough."""
+        if self._intent_fd is None:
+            return  # a memory journal checks ids in its database
+        with self._lock:
+            count = self._db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+            known = None if count > _KNOWN_IDS_MAX else {
+                row[0] for row in self._db.execute("SELECT client_order_id FROM orders")}
+        with self._intent_lock:
+            if known is not None:
+                known |= self._uncommitted
+            self._known_ids = known
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record handed to the writer is committed; False on timeout."""
@@ -423,9 +444,11 @@ class OrderJournal:
             fd, reader = self._intent_fd, self._reader
             if fd is None or reader is None:
                 raise JournalError("the order journal is closed")
+            known = self._known_ids
             try:
-                used = cid in self._uncommitted or reader.execute(
-                    "SELECT 1 FROM orders WHERE client_order_id = ?", (cid,)).fetchone()
+                used = cid in known if known is not None else \
+                    cid in self._uncommitted or reader.execute(
+                        "SELECT 1 FROM orders WHERE client_order_id = ?", (cid,)).fetchone()
             except sqlite3.Error as exc:
                 raise JournalError(f"order journal read failed: {exc}") from exc
             if used:
@@ -441,6 +464,10 @@ class OrderJournal:
                 raise JournalError(f"order journal write failed: {exc}") from exc
             self._intent_bytes += written
             self._uncommitted.add(cid)
+            if known is not None:
+                known.add(cid)
+                if len(known) > _KNOWN_IDS_MAX:
+                    self._known_ids = None  # too many to keep: the database is asked
         self.intents += 1
         self._put("intent", row)
 
@@ -469,6 +496,9 @@ class OrderJournal:
 
     def record_order(self, order: Order) -> None:
         """Journal an order's whole state, fills included (external and recovered orders)."""
+        known = self._known_ids
+        if known is not None:
+            known.add(order.client_order_id)
         self._put("order", _order_row(order))
         for fill in list(order.fills):
             self._put("fill", _fill_row(order.client_order_id, fill))
